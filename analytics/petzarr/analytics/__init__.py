@@ -1,0 +1,1 @@
+"""Cohort analytics: kernels on plain arrays, labelled wrappers, cohort-wide drivers."""

@@ -1,0 +1,44 @@
+"""The ``petzarr`` command: one parser, subcommands contributed by each side.
+
+``petzarr.convert.cli`` adds synth/convert/verify/info/demo; ``petzarr.analytics.cli``
+adds the analytics commands. Exit codes: 0 all done, 1 some subjects failed, 2 bad usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from petzarr.cohort.errors import InvalidInputError, PetZarrError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from petzarr.analytics import cli as analytics_cli
+    from petzarr.convert import cli as convert_cli
+
+    parser = argparse.ArgumentParser(
+        prog="petzarr",
+        description="Whole-body PET/CT cohorts as cloud-native Zarr, and cohort analytics on Dask.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    convert_cli.register(sub)
+    analytics_cli.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args))
+    except InvalidInputError as exc:
+        print(f"petzarr {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except PetZarrError as exc:
+        print(f"petzarr {args.command}: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The cohort format: layout names, metadata, storage, config, errors and ``open_cohort``."""

@@ -1,0 +1,1 @@
+"""NIfTI cohorts to Zarr: sources, reading, resampling, planning, writing, execution."""
