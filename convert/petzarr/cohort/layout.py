@@ -1,0 +1,82 @@
+"""Names of cohort format version 1: where things live in a cohort and in a subject store.
+
+This module is the format's vocabulary; ``docs/format.md`` is its specification.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+FORMAT_VERSION = 1
+
+INDEX = "index.parquet"
+LABELS = "labels.json"
+REPORTS = "reports"
+SUBJECTS = "subjects"
+STAGING = "staging"
+
+# Groups of a subject store and the image array each holds.
+CT_GROUP = "ct"
+PET_GROUP = "pet"
+PET_DYNAMIC_GROUP = "pet_dynamic"
+IMAGE_ARRAY = {CT_GROUP: "ct", PET_GROUP: "pet", PET_DYNAMIC_GROUP: "pet"}
+SEG_PREFIX = "seg_"
+NIFTI_ARRAY = "nifti"
+SPATIAL_DIMS = ("z", "y", "x")
+
+CHUNK_SLABS = 64  # axial slices per chunk
+BLOSC = {"cname": "zstd", "clevel": 3, "shuffle": "shuffle"}
+
+
+@dataclass(frozen=True)
+class SegGroup:
+    """One segmentation group: its ENHANCE.PET folder, its MOOSE model, its store name."""
+
+    folder: str
+    model: str
+    name: str
+
+    @property
+    def array(self) -> str:
+        return SEG_PREFIX + self.name
+
+
+# ENHANCE.PET 1.6k's seven CT segmentation groups, in the dataset's order.
+ENHANCE_GROUPS: tuple[SegGroup, ...] = tuple(
+    SegGroup(folder, "clin_ct_" + name, name)
+    for folder, name in [
+        ("Body-Composition", "body_composition"),
+        ("Cardiac", "cardiac"),
+        ("Muscles", "muscles"),
+        ("Organs", "organs"),
+        ("Peripheral-Bones", "peripheral_bones"),
+        ("Ribs", "ribs"),
+        ("Vertebrae", "vertebrae"),
+    ]
+)
+
+
+def group_name(key: str) -> str:
+    """Normalise a group key to its store name.
+
+    Accepts the ENHANCE folder (``Peripheral-Bones``), the MOOSE model name
+    (``clin_ct_peripheral_bones``), the store array (``seg_peripheral_bones``) or the
+    name itself, in any case.
+
+    >>> group_name("Body-Composition"), group_name("clin_ct_cardiac"), group_name("seg_ribs")
+    ('body_composition', 'cardiac', 'ribs')
+    """
+    k = key.strip()
+    for g in ENHANCE_GROUPS:
+        if k in (g.folder, g.model, g.array, g.name):
+            return g.name
+    k = k.lower()
+    for prefix in ("clin_ct_", SEG_PREFIX):
+        k = k.removeprefix(prefix)
+    return re.sub(r"[^0-9a-z]+", "_", k).strip("_")
+
+
+def subject_store(subject: str) -> str:
+    """Path of a subject's store relative to the cohort root."""
+    return f"{SUBJECTS}/{subject}.zarr"
