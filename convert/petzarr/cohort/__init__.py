@@ -1,1 +1,24 @@
 """The cohort format: layout names, metadata, storage, config, errors and ``open_cohort``."""
+
+from petzarr.cohort.errors import (
+    CorruptFileError,
+    GridMismatchError,
+    InvalidInputError,
+    MissingSourceError,
+    ObliqueAffineError,
+    PetZarrError,
+    VerificationError,
+)
+from petzarr.cohort.open import Cohort, open_cohort
+
+__all__ = [
+    "Cohort",
+    "CorruptFileError",
+    "GridMismatchError",
+    "InvalidInputError",
+    "MissingSourceError",
+    "ObliqueAffineError",
+    "PetZarrError",
+    "VerificationError",
+    "open_cohort",
+]

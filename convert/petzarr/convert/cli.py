@@ -1,9 +1,199 @@
-"""Conversion subcommands of ``petzarr``."""
+"""Conversion subcommands of ``petzarr``: synth, convert, verify, info, demo."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+from petzarr.cohort.errors import InvalidInputError
+
+__all__ = ["register"]
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the conversion subcommands to the ``petzarr`` parser."""
+    p = sub.add_parser(
+        "synth",
+        help="write a synthetic ENHANCE.PET-layout cohort",
+        description="Write a synthetic cohort in the ENHANCE.PET 1.6k layout (CT, PET, 7 "
+        "segmentation groups, labels.json, PT/CT-details.xlsx), deterministic per seed.",
+    )
+    p.add_argument("dest", help="folder to write")
+    p.add_argument("--subjects", type=int, default=3, help="number of subjects (default 3)")
+    p.add_argument(
+        "--size",
+        choices=("tiny", "small", "full"),
+        default="small",
+        help="tiny: tests; small: demos; full: real dimensions (default small)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.set_defaults(run=_synth)
+
+    p = sub.add_parser(
+        "convert",
+        help="convert a NIfTI cohort to a petzarr Zarr cohort",
+        description="Convert SOURCE (an ENHANCE-layout folder or s3:// prefix, or a manifest "
+        "CSV with columns subject, ct, pet, seg_<group>...) into a petzarr cohort at DEST "
+        "(folder or s3:// prefix): one Zarr store per subject, staged, verified, then "
+        "published and indexed. Re-running skips subjects whose sources are unchanged. "
+        "Exit 0: every subject published; 1: some failed (the rest published); 2: bad usage.",
+    )
+    p.add_argument("source", help="ENHANCE-layout folder/prefix, or manifest .csv")
+    p.add_argument("dest", help="cohort folder or s3:// prefix")
+    p.add_argument("--subjects", type=_ids, help="comma-separated subject ids (default all)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument(
+        "--workers", type=int, help="local cluster worker processes (default: one per core)"
+    )
+    where.add_argument(
+        "--scheduler",
+        help="address of a running Dask scheduler "
+        "(default: $DASK_SCHEDULER_ADDRESS, else a local cluster)",
+    )
+    where.add_argument("--serial", action="store_true", help="no cluster: convert in this process")
+    p.add_argument("--anon", action="store_true", help="read the source unsigned (public buckets)")
+    p.add_argument(
+        "--overwrite", action="store_true", help="reconvert subjects even when unchanged"
+    )
+    p.add_argument(
+        "--allow-oblique",
+        action="store_true",
+        help="store oblique volumes on their closest canonical grid instead of failing",
+    )
+    p.add_argument(
+        "--layout", choices=("enhance", "manifest"), help="source layout (default: detect)"
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(run=_convert)
+
+    p = sub.add_parser(
+        "verify",
+        help="check a source cohort's integrity before converting",
+        description="The dataset's own checks on an ENHANCE-layout SOURCE: expected files and "
+        "counts, ids that pair across CT/PT and every group, readable headers, segmentation "
+        "grids equal to their CT's, PET/CT fields of view overlapping, label values inside "
+        "labels.json. Prints a table of problems; exit 1 if there are any.",
+    )
+    p.add_argument("source", help="ENHANCE-layout folder or s3:// prefix")
+    p.add_argument("--anon", action="store_true", help="read the source unsigned")
+    p.add_argument("--json", action="store_true", help="print the problems as JSON")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(run=_verify)
+
+    p = sub.add_parser(
+        "info",
+        help="summarise a petzarr cohort",
+        description="Print a summary of a converted cohort: subjects, groups, grids, last run.",
+    )
+    p.add_argument("cohort", help="cohort folder or s3:// prefix")
+    p.add_argument("--anon", action="store_true", help="read unsigned")
+    p.set_defaults(run=_info)
+
+    p = sub.add_parser(
+        "demo",
+        help="synthesise a small cohort, convert it on a local cluster, show the result",
+        description="Write a small synthetic ENHANCE-layout cohort into DIR/source, convert it "
+        "on a local multi-process Dask cluster into DIR/cohort, and print what was made.",
+    )
+    p.add_argument(
+        "dir", nargs="?", default="petzarr-demo", help="working folder (default ./petzarr-demo)"
+    )
+    p.add_argument("--subjects", type=int, default=4, help="number of subjects (default 4)")
+    p.add_argument(
+        "--workers", type=int, default=2, help="local cluster worker processes (default 2)"
+    )
+    p.set_defaults(run=_demo)
+
+
+def _ids(text: str) -> list[str]:
+    ids = [s.strip() for s in text.split(",") if s.strip()]
+    if not ids:
+        raise argparse.ArgumentTypeError("give at least one subject id")
+    return ids
+
+
+def _synth(args: argparse.Namespace) -> int:
+    from petzarr.convert.synth import write_enhance_cohort
+
+    truth = write_enhance_cohort(args.dest, subjects=args.subjects, size=args.size, seed=args.seed)
+    print(f"wrote {len(truth.subjects)} {args.size} subjects to {args.dest}")
+    return 0
+
+
+def _convert(args: argparse.Namespace) -> int:
+    from petzarr.convert.job import convert_cohort
+    from petzarr.convert.plan import ConvertOptions
+
+    report = convert_cohort(
+        args.source,
+        args.dest,
+        subjects=args.subjects,
+        scheduler=args.scheduler,
+        workers=args.workers,
+        serial=args.serial,
+        anon=args.anon,
+        layout_name=args.layout,
+        options=ConvertOptions(overwrite=args.overwrite, allow_oblique=args.allow_oblique),
+        progress=not args.no_progress,
+    )
+    for r in report.failed:
+        print(f"FAILED {r.subject}: {r.error}", file=sys.stderr)
+    print(report.summary())
+    return report.exit_code
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from petzarr.convert.verify import verify_source
+
+    from petzarr.cohort.storage import storage_options
+
+    problems = verify_source(
+        args.source, storage_options(args.source, anon=args.anon), progress=not args.no_progress
+    )
+    if args.json:
+        print(json.dumps([p.to_dict() for p in problems], indent=2))
+    elif problems:
+        width = max(len(p.where) for p in problems)
+        print(f"{'WHERE':<{width}}  CHECK            PROBLEM")
+        for p in problems:
+            print(f"{p.where:<{width}}  {p.check:<15}  {p.message}")
+        print(f"{len(problems)} problem(s) in {args.source}")
+    else:
+        print(f"{args.source}: no problems found")
+    return 1 if problems else 0
+
+
+def _info(args: argparse.Namespace) -> int:
+    from petzarr.cohort import open_cohort
+    from petzarr.cohort.storage import storage_options
+
+    cohort = open_cohort(args.cohort, storage_options=storage_options(args.cohort, anon=args.anon))
+    print(cohort.describe())
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from petzarr.convert.synth import write_enhance_cohort
+
+    from petzarr.cohort import open_cohort
+    from petzarr.convert.job import convert_cohort
+
+    base = Path(args.dir or tempfile.mkdtemp(prefix="petzarr-demo-"))
+    if args.subjects < 1:
+        raise InvalidInputError("--subjects must be at least 1")
+    source, dest = base / "source", base / "cohort"
+    print(f"1/3 synthesising {args.subjects} subjects (ENHANCE.PET layout) in {source}")
+    write_enhance_cohort(source, subjects=args.subjects, size="small", seed=0)
+    print(f"2/3 converting on a local Dask cluster of {args.workers} processes into {dest}")
+    report = convert_cohort(str(source), str(dest), workers=args.workers)
+    print(report.summary())
+    print("3/3 the cohort:")
+    cohort = open_cohort(str(dest))
+    print(cohort.describe())
+    subject = cohort.subjects[0]
+    print(f"\nxarray.open_zarr('{dest}/subjects/{subject}.zarr', group='pet'):")
+    print(cohort.open(subject, "pet"))
+    return report.exit_code

@@ -1,0 +1,138 @@
+"""Metadata of format v1: what goes into the attributes of a subject store and its groups.
+
+- root: ``petzarr`` = format version, subject, converter, sources (provenance), metadata;
+- each image group: OME-Zarr 0.5 ``multiscales`` (one level, the image array) and, as the
+  NIfTI-Zarr convention stores it, the NIfTI header as a ``nifti`` uint8 array;
+- each label map: CF ``flag_values``/``flag_meanings`` plus ``labels`` (id -> name).
+
+``docs/format.md`` is the specification; this module is its implementation.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+import nibabel as nib
+import numpy as np
+import zarr
+
+from petzarr.cohort import layout
+from petzarr.cohort.metadata import SourceFile, plain_value
+
+__all__ = ["group_attrs", "label_attrs", "subject_attrs", "write_nifti_header"]
+
+OME_VERSION = "0.5"
+
+
+def converter_version() -> str:
+    try:
+        return f"petzarr {version('petzarr')}"
+    except PackageNotFoundError:  # running from a source tree
+        return "petzarr (unknown version)"
+
+
+def group_attrs(
+    image: str, grid: Any, header: nib.Nifti1Header, *, frame_axis: bool = False
+) -> dict[str, Any]:
+    """OME-Zarr 0.5 attributes for a group whose single-level image is array ``image``.
+
+    ``grid`` is the canonical grid: scale = spacing (mm), translation = the first voxel's
+    centre (mm), in (z, y, x) order like the array.
+    """
+    axes: list[dict[str, str]] = [
+        {"name": n, "type": "space", "unit": "millimeter"} for n in layout.SPATIAL_DIMS
+    ]
+    scale, translation = list(grid.spacing), list(grid.origin)
+    if frame_axis:
+        axes.insert(0, {"name": "t", "type": "time", "unit": "second"})
+        scale, translation = [1.0, *scale], [0.0, *translation]
+    return {
+        "ome": {
+            "version": OME_VERSION,
+            "multiscales": [
+                {
+                    "name": image,
+                    "axes": axes,
+                    "datasets": [
+                        {
+                            "path": image,
+                            "coordinateTransformations": [
+                                {"type": "scale", "scale": scale},
+                                {"type": "translation", "translation": translation},
+                            ],
+                        }
+                    ],
+                }
+            ],
+        }
+    }
+
+
+def write_nifti_header(group: zarr.Group, header: nib.Nifti1Header) -> None:
+    """Store ``header`` as NIfTI-Zarr does: its bytes in a ``nifti`` uint8 array.
+
+    The 4 extension-flag bytes are dropped when there are no extensions, as the
+    convention's reference writer does; a summary of the header rides along in attrs.
+    """
+    stream = io.BytesIO()
+    header.write_to(stream)
+    raw = np.frombuffer(stream.getvalue(), dtype=np.uint8)
+    if len(header.extensions) == 0:
+        raw = raw[: int(header["sizeof_hdr"])]
+    arr = group.create_array(
+        layout.NIFTI_ARRAY,
+        shape=raw.shape,
+        dtype=np.uint8,
+        chunks=raw.shape,
+        compressors=None,
+        fill_value=0,
+        dimension_names=("nifti_header_byte",),
+        attributes={
+            "description": "NIfTI header of the canonical (RAS+) image, as in NIfTI-Zarr",
+            "NIIHeaderSize": int(header["sizeof_hdr"]),
+            "Dim": [int(d) for d in header.get_data_shape()],
+            "VoxelSize": [float(z) for z in header.get_zooms()],
+            "DataType": str(header.get_data_dtype()),
+            "Affine": header.get_best_affine().tolist(),
+        },
+    )
+    arr[:] = raw
+
+
+def label_attrs(group: str, table: Mapping[int, str]) -> dict[str, Any]:
+    """CF flag attributes plus an id -> name mapping for a label map.
+
+    >>> label_attrs("organs", {1: "spleen", 2: "kidney right"})["flag_meanings"]
+    'spleen kidney_right'
+    """
+    ids = sorted(table)
+    return {
+        "long_name": f"{group} segmentation",
+        "group": group,
+        "flag_values": ids,
+        "flag_meanings": " ".join(table[i].replace(" ", "_") for i in ids),
+        "labels": {str(i): table[i] for i in ids},
+    }
+
+
+def subject_attrs(
+    subject: str,
+    *,
+    sources: Mapping[str, SourceFile],
+    metadata: Mapping[str, Any],
+    index_row: Mapping[str, Any],
+) -> dict[str, Any]:
+    """Root attributes of a subject store under the ``petzarr`` key."""
+    return {
+        "petzarr": {
+            "format_version": layout.FORMAT_VERSION,
+            "subject": subject,
+            "converter": converter_version(),
+            "sources": {role: s.to_dict() for role, s in sources.items()},
+            "metadata": {k: plain_value(v) for k, v in metadata.items()},
+            "index_row": {k: plain_value(v) for k, v in index_row.items()},
+        }
+    }

@@ -1,0 +1,151 @@
+"""A conversion run from end to end: read the source, plan, execute, index, report."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from petzarr.cohort import layout
+from petzarr.cohort.cluster import connect
+from petzarr.cohort.index import update_index, write_report
+from petzarr.cohort.labels import dump_labels
+from petzarr.cohort.storage import filesystem, join, storage_options
+from petzarr.convert.execute import run_distributed, run_serial
+from petzarr.convert.plan import ConvertOptions, plan_conversion
+from petzarr.convert.sources import read_source
+from petzarr.convert.writer import SubjectResult
+
+__all__ = ["RunReport", "convert_cohort"]
+
+INDEX_FLUSH_S = 10.0
+
+
+@dataclass(frozen=True)
+class RunReport:
+    """What a run did: every subject's outcome, and where the report was written."""
+
+    run_id: str
+    results: tuple[SubjectResult, ...]
+    report_url: str
+
+    @property
+    def counts(self) -> Counter[str]:
+        return Counter(r.status for r in self.results)
+
+    @property
+    def failed(self) -> tuple[SubjectResult, ...]:
+        return tuple(r for r in self.results if r.status == "failed")
+
+    @property
+    def exit_code(self) -> int:
+        """0 when every subject is published, 1 when some failed."""
+        return 1 if self.failed else 0
+
+    def summary(self) -> str:
+        c = self.counts
+        gb = sum(r.bytes_read for r in self.results) / 1e9
+        return (
+            f"{len(self.results)} subjects: {c['converted']} converted, {c['skipped']} skipped "
+            f"(unchanged), {c['failed']} failed; {gb:.2f} GB read; report {self.report_url}"
+        )
+
+
+def convert_cohort(
+    source: str,
+    dest: str,
+    *,
+    subjects: list[str] | None = None,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    serial: bool = False,
+    anon: bool = False,
+    layout_name: str | None = None,
+    options: ConvertOptions | None = None,
+    progress: bool = True,
+) -> RunReport:
+    """Convert a cohort of NIfTI files into a petzarr cohort at ``dest``.
+
+    Each subject is one task on a Dask cluster (``scheduler`` or the configured one, else a
+    local multi-process cluster of ``workers``), or in this process when ``serial``. The
+    index gains a row for each subject as soon as it is published; subjects whose sources
+    are unchanged since their last conversion are skipped.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from petzarr.convert.synth import write_enhance_cohort
+    >>> src, dst = tempfile.mkdtemp(), tempfile.mkdtemp()
+    >>> _ = write_enhance_cohort(src, subjects=2, size="tiny", seed=1)
+    >>> report = convert_cohort(src, dst, serial=True, progress=False)
+    >>> report.counts["converted"], report.exit_code
+    (2, 0)
+    """
+    started = datetime.now(UTC)
+    run_id = started.strftime("%Y%m%dT%H%M%S%fZ")
+    src_opts = storage_options(source, anon=anon)
+    dest_opts = storage_options(dest)
+    cohort = read_source(source, src_opts, layout=layout_name)
+    tasks = plan_conversion(
+        cohort, dest, run_id=run_id, dest_options=dest_opts, subjects=subjects, options=options
+    )
+    _write_labels(dest, cohort.labels, dest_opts)
+
+    results: list[SubjectResult] = []
+    pending: list[dict[str, Any]] = []  # published rows not yet in the index
+    last_flush = time.monotonic()
+
+    def collect(stream: Any) -> None:
+        # The index is rewritten at most every INDEX_FLUSH_S (one object put each time); a
+        # crash between flushes loses nothing, as a re-run finds the published stores.
+        nonlocal last_flush
+        try:
+            for result in stream:
+                results.append(result)
+                if result.status != "failed":
+                    pending.append(result.row)
+                if pending and time.monotonic() - last_flush > INDEX_FLUSH_S:
+                    update_index(dest, pending, dest_opts)
+                    pending.clear()
+                    last_flush = time.monotonic()
+        finally:
+            update_index(dest, pending, dest_opts)
+
+    if serial:
+        collect(run_serial(tasks, progress=progress))
+    else:
+        with connect(scheduler, workers=workers) as client:
+            collect(run_distributed(tasks, client, progress=progress))
+
+    finished = datetime.now(UTC)
+    order = {t.subject: i for i, t in enumerate(tasks)}
+    results.sort(key=lambda r: order[r.subject])
+    report = {
+        "run_id": run_id,
+        "source": source,
+        "dest": dest,
+        "layout": cohort.layout,
+        "started": started.isoformat(timespec="seconds"),
+        "finished": finished.isoformat(timespec="seconds"),
+        "counts": dict(Counter(r.status for r in results)),
+        "subjects": [
+            {
+                "subject": r.subject,
+                "status": r.status,
+                "error": r.error,
+                "seconds": round(r.seconds, 3),
+            }
+            for r in results
+        ],
+    }
+    url = write_report(dest, f"convert-{run_id}", report, dest_opts)
+    return RunReport(run_id=run_id, results=tuple(results), report_url=url)
+
+
+def _write_labels(dest: str, labels: dict[str, dict[int, str]], options: dict[str, Any]) -> None:
+    fs, path = filesystem(join(dest, layout.LABELS), options)
+    fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+    with fs.open(path, "w") as f:
+        f.write(dump_labels(labels))

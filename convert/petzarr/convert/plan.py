@@ -1,0 +1,99 @@
+"""A conversion plan: frozen, picklable data saying what to do for each subject.
+
+A source reader (ENHANCE layout, manifest, ...) produces a :class:`CohortSource`;
+:func:`plan_conversion` turns it into one :class:`SubjectTask` per subject. Executors
+(serial or Dask) only map :func:`petzarr.convert.writer.convert_subject` over the tasks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from petzarr.cohort.errors import InvalidInputError
+from petzarr.cohort.layout import CHUNK_SLABS
+
+__all__ = ["CohortSource", "ConvertOptions", "SubjectSource", "SubjectTask", "plan_conversion"]
+
+
+@dataclass(frozen=True)
+class ConvertOptions:
+    """Knobs of one conversion run (the same for every subject)."""
+
+    chunk_slabs: int = CHUNK_SLABS
+    allow_oblique: bool = False
+    overwrite: bool = False
+    write_threads: int = 2
+
+
+@dataclass(frozen=True)
+class SubjectSource:
+    """One subject's inputs: image URIs by role, segmentation URIs by group, its metadata row."""
+
+    subject: str
+    ct: str | None
+    pet: str | None
+    segs: dict[str, str | None] = field(
+        default_factory=dict
+    )  # group -> uri (CT grid); None: missing
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CohortSource:
+    """What a source reader found: its subjects, the label tables, where it came from."""
+
+    uri: str
+    layout: str
+    subjects: tuple[SubjectSource, ...]
+    labels: dict[str, dict[int, str]]  # group name -> {id: name}
+    options: dict[str, Any] = field(default_factory=dict)  # fsspec options to read it
+
+
+@dataclass(frozen=True)
+class SubjectTask:
+    """Everything a worker needs to convert one subject, and nothing it must look up."""
+
+    source: SubjectSource
+    labels: dict[str, dict[int, str]]
+    dest: str
+    run_id: str
+    source_options: dict[str, Any] = field(default_factory=dict)
+    dest_options: dict[str, Any] = field(default_factory=dict)
+    options: ConvertOptions = ConvertOptions()
+
+    @property
+    def subject(self) -> str:
+        return self.source.subject
+
+
+def plan_conversion(
+    cohort: CohortSource,
+    dest: str,
+    *,
+    run_id: str,
+    dest_options: dict[str, Any] | None = None,
+    subjects: list[str] | None = None,
+    options: ConvertOptions | None = None,
+) -> list[SubjectTask]:
+    """One task per selected subject, in the source's order."""
+    chosen = cohort.subjects
+    if subjects:
+        known = {s.subject for s in cohort.subjects}
+        missing = [s for s in subjects if s not in known]
+        if missing:
+            raise InvalidInputError(f"{cohort.uri}: no subjects {', '.join(missing)} in the source")
+        wanted = set(subjects)
+        chosen = tuple(s for s in cohort.subjects if s.subject in wanted)
+    return [
+        SubjectTask(
+            source=s,
+            labels=cohort.labels,
+            dest=dest,
+            run_id=run_id,
+            source_options=dict(cohort.options),
+            dest_options=dict(dest_options or {}),
+            options=options or ConvertOptions(),
+        )
+        for s in chosen
+    ]
