@@ -146,9 +146,8 @@ def _convert(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from petzarr.convert.verify import verify_source
-
     from petzarr.cohort.storage import storage_options
+    from petzarr.convert.verify import verify_source
 
     problems = verify_source(
         args.source, storage_options(args.source, anon=args.anon), progress=not args.no_progress

@@ -184,9 +184,9 @@ class NiftiStream:
             header = klass.from_fileobj(io.BytesIO(peek), check=True)
         except Exception as exc:
             raise CorruptFileError(f"{self.uri}: unreadable NIfTI header: {exc}") from None
-        offset = int(header.get_data_offset())
-        if offset < len(peek):
-            raise CorruptFileError(f"{self.uri}: vox_offset {offset} lies inside the header")
+        # single-file NIfTI: voxels follow the header and the 4-byte extension flag; some
+        # writers leave vox_offset 0, which readers (nibabel too) take as that minimum
+        offset = max(int(header.get_data_offset()), len(peek) + 4)
         self._read_exact(offset - len(peek), what="the header extensions")  # skip them
         self._header_bytes = offset
         return header
@@ -372,7 +372,8 @@ def read_nifti(
     --------
     >>> import nibabel as nib, numpy as np, tempfile, os
     >>> path = os.path.join(tempfile.mkdtemp(), "v.nii.gz")
-    >>> nib.save(nib.Nifti1Image(np.arange(24, dtype=np.int16).reshape(2, 3, 4), np.diag([-2., 1, 3, 1])), path)
+    >>> arr = np.arange(24, dtype=np.int16).reshape(2, 3, 4)
+    >>> nib.save(nib.Nifti1Image(arr, np.diag([-2.0, 1, 3, 1])), path)
     >>> vol = read_nifti(path)
     >>> vol.data.shape, vol.grid.spacing, int(vol.data[0, 0, 0])
     ((4, 3, 2), (3.0, 1.0, 2.0), 12)

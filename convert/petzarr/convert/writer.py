@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 import traceback
+import warnings
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -82,17 +83,14 @@ def convert_subject(task: SubjectTask) -> SubjectResult:
     """
     start = time.perf_counter()
     src = task.source
-    if not src.ct:
-        raise MissingSourceError(f"subject {src.subject}: no CT image in the source")
-    if not src.pet:
-        raise MissingSourceError(f"subject {src.subject}: no PET image in the source")
-    missing = [g for g, uri in src.segs.items() if not uri]
+    missing = [role for role in ("ct", "pet") if not getattr(src, role)]
+    missing += [f"segmentation {g}" for g, uri in src.segs.items() if not uri]
     if missing:
-        raise MissingSourceError(f"subject {src.subject}: no segmentation for {', '.join(missing)}")
+        raise MissingSourceError(f"subject {src.subject}: no {', '.join(missing)} in the source")
     inputs = {"ct": src.ct, "pet": src.pet} | {
         layout.SEG_PREFIX + g: u for g, u in src.segs.items()
     }
-    current = {role: source_file(uri, task.source_options) for role, uri in inputs.items()}
+    current = {role: source_file(str(uri), task.source_options) for role, uri in inputs.items()}
 
     final = join(task.dest, layout.subject_store(src.subject))
     if not task.options.overwrite:
@@ -104,49 +102,13 @@ def convert_subject(task: SubjectTask) -> SubjectResult:
     fs, staging_path = filesystem(staging, task.dest_options)
     if fs.exists(staging_path):
         fs.rm(staging_path, recursive=True)
-    root = zarr.open_group(zarr_store(staging, task.dest_options), mode="w", zarr_format=3)
-    crcs: dict[str, int] = {}
-    sources: dict[str, SourceFile] = {}
-
-    ct = _read(task, "ct", np.int16)
-    sources["ct"] = ct.source
-    ct_group = _image_group(root, layout.CT_GROUP, ct, task, crcs)
-    ct_grid = ct.grid
-    del ct
-
-    pet = _read(task, "pet", np.float32)
-    sources["pet"] = pet.source
-    pet_group = _image_group(root, layout.PET_GROUP, pet, task, crcs)
-    pet_grid = pet.grid
-    del pet
-
-    for group, uri in src.segs.items():
-        assert uri is not None  # checked above
-        table = task.labels.get(group, {})
-        dtype = np.uint8 if table and max(table) <= 255 else np.uint16
-        seg = read_nifti(
-            uri, task.source_options, dtype=dtype, allow_oblique=task.options.allow_oblique
-        )
-        sources[layout.SEG_PREFIX + group] = seg.source
-        _check_same_grid(seg.grid, ct_grid, uri, src)
-        name = layout.SEG_PREFIX + group
-        attrs = label_attrs(group, table)
-        crcs[f"ct/{name}"] = write_array(
-            ct_group, name, seg.data, dims=layout.SPATIAL_DIMS, attrs=attrs, **_w(task)
-        )
-        on_pet = resample_nearest(seg.data, ct_grid, pet_grid)
-        del seg
-        crcs[f"pet/{name}"] = write_array(
-            pet_group, name, on_pet, dims=layout.SPATIAL_DIMS, attrs=attrs, **_w(task)
-        )
-        del on_pet
-
-    row = _index_row(task, ct_grid, pet_grid)
-    root.attrs.update(
-        subject_attrs(src.subject, sources=sources, metadata=src.metadata, index_row=row)
-    )
-    zarr.consolidate_metadata(root.store)
-    _verify(staging, task, crcs)
+    try:
+        row, sources, crcs = _write_staged(task, staging)
+        _verify(staging, task, crcs)
+    except BaseException:
+        if fs.exists(staging_path):
+            fs.rm(staging_path, recursive=True)  # never leave a half-written store behind
+        raise
     _publish(staging, final, task)
     return SubjectResult(
         src.subject,
@@ -157,12 +119,66 @@ def convert_subject(task: SubjectTask) -> SubjectResult:
     )
 
 
-def _w(task: SubjectTask) -> dict[str, int]:
-    return {"slabs": task.options.chunk_slabs, "threads": task.options.write_threads}
+def _write_staged(
+    task: SubjectTask, staging: str
+) -> tuple[dict[str, Any], dict[str, SourceFile], dict[str, int]]:
+    """Write the whole store at ``staging``; return its index row, sources and array CRCs.
+
+    One volume is in memory at a time: CT, then PET, then each segmentation (written on
+    the CT grid, resampled once onto the PET grid, written again, dropped).
+    """
+    src = task.source
+    root = zarr.open_group(zarr_store(staging, task.dest_options), mode="w", zarr_format=3)
+    crcs: dict[str, int] = {}
+    sources: dict[str, SourceFile] = {}
+
+    ct = _read(task, str(src.ct), np.int16)
+    sources["ct"], ct_grid = ct.source, ct.grid
+    ct_group = _image_group(root, layout.CT_GROUP, ct, task, crcs)
+    del ct
+    pet = _read(task, str(src.pet), np.float32)
+    sources["pet"], pet_grid = pet.source, pet.grid
+    pet_group = _image_group(root, layout.PET_GROUP, pet, task, crcs)
+    del pet
+
+    for group, uri in src.segs.items():
+        table = task.labels.get(group, {})
+        seg = _read(task, str(uri), np.uint8 if table and max(table) <= 255 else np.uint16)
+        _check_same_grid(seg.grid, ct_grid, str(uri), src)
+        name = layout.SEG_PREFIX + group
+        sources[name] = seg.source
+        attrs = label_attrs(group, table)
+        crcs[f"ct/{name}"] = _write(ct_group, name, seg.data, attrs, task)
+        on_pet = resample_nearest(seg.data, ct_grid, pet_grid)
+        del seg
+        crcs[f"pet/{name}"] = _write(pet_group, name, on_pet, attrs, task)
+        del on_pet
+
+    row = _index_row(task, ct_grid, pet_grid)
+    root.attrs.update(
+        subject_attrs(src.subject, sources=sources, metadata=src.metadata, index_row=row)
+    )
+    with warnings.catch_warnings():  # consolidated metadata is not in the v3 spec yet; we want it
+        warnings.simplefilter("ignore", category=UserWarning)
+        zarr.consolidate_metadata(root.store)
+    return row, sources, crcs
 
 
-def _read(task: SubjectTask, role: str, dtype: Any) -> NiftiVolume:
-    uri = getattr(task.source, role)
+def _write(
+    group: zarr.Group, name: str, data: np.ndarray, attrs: dict[str, Any], task: SubjectTask
+) -> int:
+    return write_array(
+        group,
+        name,
+        data,
+        dims=layout.SPATIAL_DIMS,
+        attrs=attrs,
+        slabs=task.options.chunk_slabs,
+        threads=task.options.write_threads,
+    )
+
+
+def _read(task: SubjectTask, uri: str, dtype: Any) -> NiftiVolume:
     return read_nifti(
         uri, task.source_options, dtype=dtype, allow_oblique=task.options.allow_oblique
     )
@@ -176,9 +192,7 @@ def _image_group(
     image = layout.IMAGE_ARRAY[name]
     group = root.create_group(name, attributes=group_attrs(image, grid, vol.header))
     attrs = {"units": "HU"} if name == layout.CT_GROUP else {"units": "Bq/mL"}
-    crcs[f"{name}/{image}"] = write_array(
-        group, image, vol.data, dims=layout.SPATIAL_DIMS, attrs=attrs, **_w(task)
-    )
+    crcs[f"{name}/{image}"] = _write(group, image, vol.data, attrs, task)
     for dim, values in grid.coords().items():
         write_array(group, dim, values, dims=(dim,), attrs={"units": "mm", "axis": dim.upper()})
     write_nifti_header(group, vol.header)
@@ -191,9 +205,9 @@ def _check_same_grid(seg: Grid, ct: Grid, uri: str, src: Any) -> None:
     )
     if not same:
         raise GridMismatchError(
-            f"subject {src.subject}: segmentation {uri} is on grid {seg.shape} spacing {seg.spacing} "
-            f"origin {seg.origin}, not its CT's {ct.shape} spacing {ct.spacing} origin {ct.origin}; "
-            "segmentations must be on the CT grid"
+            f"subject {src.subject}: segmentation {uri} is on grid {seg.shape} spacing "
+            f"{seg.spacing} origin {seg.origin}, not its CT's {ct.shape} spacing {ct.spacing} "
+            f"origin {ct.origin}; segmentations must be on the CT grid"
         )
 
 

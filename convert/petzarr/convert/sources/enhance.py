@@ -50,6 +50,20 @@ def _cases(fs: Any, folder: str) -> dict[str, str]:
     return found
 
 
+def case_files(uri: str, options: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """``{folder: {case id: url}}`` for CT, PT and the seven ground-truth groups."""
+    fs, root = filesystem(uri, options)
+    root = root.rstrip("/")
+    proto = uri.split("://", 1)[0] + "://" if "://" in uri else ""
+    folders = {"CT": f"{IMAGES}/CT", "PT": f"{IMAGES}/PT"} | {
+        g.folder: f"{GROUND_TRUTH}/{g.folder}" for g in ENHANCE_GROUPS
+    }
+    return {
+        name: {sid: proto + p for sid, p in _cases(fs, f"{root}/{sub}").items()}
+        for name, sub in folders.items()
+    }
+
+
 def _read_details(fs: Any, path: str) -> pd.DataFrame | None:
     if not fs.exists(path):
         return None
@@ -74,7 +88,6 @@ def read_enhance(uri: str, options: dict[str, Any] | None = None) -> CohortSourc
     options = dict(options or {})
     fs, root = filesystem(uri, options)
     root = root.rstrip("/")
-    proto = uri.split("://", 1)[0] + "://" if "://" in uri else ""
 
     labels_path = f"{root}/labels.json"
     if not fs.exists(labels_path):
@@ -82,9 +95,9 @@ def read_enhance(uri: str, options: dict[str, Any] | None = None) -> CohortSourc
     with fs.open(labels_path, "rb") as f:
         labels = parse_labels(json.load(f), where=join(uri, "labels.json"))
 
-    ct = _cases(fs, f"{root}/{IMAGES}/CT")
-    pt = _cases(fs, f"{root}/{IMAGES}/PT")
-    segs = {g.name: _cases(fs, f"{root}/{GROUND_TRUTH}/{g.folder}") for g in ENHANCE_GROUPS}
+    files = case_files(uri, options)
+    ct, pt = files.pop("CT"), files.pop("PT")
+    segs = {g.name: files[g.folder] for g in ENHANCE_GROUPS}
     rows: dict[str, dict[str, Any]] = {}
     for name in DETAILS:
         df = _read_details(fs, f"{root}/{name}")
@@ -107,9 +120,9 @@ def read_enhance(uri: str, options: dict[str, Any] | None = None) -> CohortSourc
         subjects.append(
             SubjectSource(
                 subject=sid,
-                ct=proto + ct[sid],
-                pet=proto + pt[sid] if sid in pt else None,
-                segs={g: proto + cases[sid] if sid in cases else None for g, cases in segs.items()},
+                ct=ct[sid],
+                pet=pt.get(sid),
+                segs={g: cases.get(sid) for g, cases in segs.items()},
                 metadata=meta,
             )
         )
