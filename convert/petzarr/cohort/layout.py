@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Final
 
 FORMAT_VERSION = 1
 
@@ -26,7 +27,9 @@ NIFTI_ARRAY = "nifti"
 SPATIAL_DIMS = ("z", "y", "x")
 
 CHUNK_SLABS = 64  # axial slices per chunk
-BLOSC = {"cname": "zstd", "clevel": 3, "shuffle": "shuffle"}
+BLOSC_CNAME: Final = "zstd"
+BLOSC_CLEVEL: Final = 3
+BLOSC_SHUFFLE: Final = "shuffle"
 
 
 @dataclass(frozen=True)

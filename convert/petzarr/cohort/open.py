@@ -43,8 +43,9 @@ class Cohort:
         Extra keyword arguments go to :func:`xarray.open_zarr` (``chunks=...``).
         """
         url = self.store_url(subject)
-        opts = {"storage_options": self.storage_options} if is_remote(url) else {}
-        return xr.open_zarr(url, group=group, zarr_format=3, consolidated=True, **opts, **kwargs)
+        if is_remote(url):
+            kwargs["storage_options"] = self.storage_options
+        return xr.open_zarr(url, group=group, zarr_format=3, consolidated=True, **kwargs)
 
     def describe(self) -> str:
         """A few lines saying what is in the cohort."""

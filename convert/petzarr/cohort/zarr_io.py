@@ -18,13 +18,13 @@ import zarr
 from isal import isal_zlib
 from zarr.codecs import BloscCodec
 
-from petzarr.cohort.layout import BLOSC, CHUNK_SLABS
+from petzarr.cohort.layout import BLOSC_CLEVEL, BLOSC_CNAME, BLOSC_SHUFFLE, CHUNK_SLABS
 
 __all__ = ["array_crc", "blosc", "slab_chunks", "write_array"]
 
 
 def blosc() -> BloscCodec:
-    return BloscCodec(**BLOSC)
+    return BloscCodec(cname=BLOSC_CNAME, clevel=BLOSC_CLEVEL, shuffle=BLOSC_SHUFFLE)
 
 
 def slab_chunks(shape: tuple[int, ...], slabs: int = CHUNK_SLABS) -> tuple[int, ...]:

@@ -64,8 +64,8 @@ def verify_source(
 
     for s in cohort.subjects:
         roles = {"PT": s.pet} | {g.folder: s.segs.get(g.name) for g in ENHANCE_GROUPS}
-        for role, found in roles.items():
-            if not found:
+        for role, path in roles.items():
+            if not path:
                 problems.append(Problem(s.subject, "pairing", f"CT present but no {role} file"))
         if s.subject not in _spreadsheet_ids(cohort):
             problems.append(Problem(s.subject, "metadata", "no row in PT-details.xlsx"))

@@ -232,7 +232,9 @@ def _published_attrs(final: str, options: dict[str, Any]) -> dict[str, Any] | No
         group = zarr.open_group(zarr_store(final, options, read_only=True), mode="r")
     except (FileNotFoundError, zarr.errors.GroupNotFoundError, KeyError):
         return None
-    attrs = dict(group.attrs.get("petzarr", {}))
+    attrs = group.attrs.get("petzarr")
+    if not isinstance(attrs, dict):
+        return None
     return attrs if "sources" in attrs and "index_row" in attrs else None
 
 
@@ -249,7 +251,12 @@ def _verify(staging: str, task: SubjectTask, crcs: dict[str, int]) -> None:
         zarr_store(staging, task.dest_options, read_only=True), mode="r", use_consolidated=True
     )
     for path, expected in crcs.items():
-        found = array_crc(root[path])
+        array = root[path]
+        if not isinstance(array, zarr.Array):
+            raise VerificationError(
+                f"subject {task.subject}: {path} is missing from the staged store"
+            )
+        found = array_crc(array)
         if found != expected:
             raise VerificationError(
                 f"subject {task.subject}: {path} read back differently from what was written "
