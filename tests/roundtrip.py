@@ -55,8 +55,8 @@ def check_subject(
     source_root: Path, cohort_url: str, subject: str, storage_options: dict | None = None
 ) -> None:
     """Every voxel, coordinate, label map and metadata item of one converted subject."""
-    from ome_zarr_models.v05.image import Image
     from niizarr import zarr2nii
+    from ome_zarr_models.v05.image import Image
 
     cohort = open_cohort(cohort_url, storage_options=storage_options)
     images = source_root / "imaging-data" / "images"

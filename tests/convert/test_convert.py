@@ -24,7 +24,7 @@ from petzarr.convert.writer import SubjectResult, run_task
 
 @pytest.fixture(scope="module")
 def converted(tiny_cohort, tmp_path_factory):
-    source, truth = tiny_cohort
+    source, _truth = tiny_cohort
     dest = tmp_path_factory.mktemp("converted")
     report = convert_cohort(str(source), str(dest), serial=True, progress=False)
     return source, dest, report
@@ -44,7 +44,7 @@ def test_every_voxel_coordinate_and_label_round_trips(converted):
 
 
 def test_index_labels_and_report(converted):
-    source, dest, report = converted
+    _source, dest, report = converted
     index = pd.read_parquet(dest / "index.parquet")
     assert list(index["subject"]) == ["0001", "0002", "0003"]
     assert set(index["store"]) == {f"subjects/{s}.zarr" for s in index["subject"]}
@@ -63,7 +63,7 @@ def test_xarray_groupby_route(converted):
 
 
 def test_rerun_skips_unchanged_and_redoes_changed(converted, tmp_path):
-    source, dest, _ = converted
+    source, _dest, _ = converted
     work_src, work_dest = _copy(source, tmp_path), tmp_path / "cohort"
     first = convert_cohort(str(work_src), str(work_dest), serial=True, progress=False)
     assert first.counts["converted"] == 3
