@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from distributed import Client
+
 from petzarr.cohort import layout
 from petzarr.cohort.cluster import connect
 from petzarr.cohort.index import update_index, write_report
@@ -58,6 +60,7 @@ def convert_cohort(
     dest: str,
     *,
     subjects: list[str] | None = None,
+    client: Client | None = None,
     scheduler: str | None = None,
     workers: int | None = None,
     serial: bool = False,
@@ -68,8 +71,9 @@ def convert_cohort(
 ) -> RunReport:
     """Convert a cohort of NIfTI files into a petzarr cohort at ``dest``.
 
-    Each subject is one task on a Dask cluster (``scheduler`` or the configured one, else a
-    local multi-process cluster of ``workers``), or in this process when ``serial``. The
+    Each subject is one task on a Dask cluster: ``client`` when given (a notebook's), else
+    ``scheduler`` or the configured one (``DASK_SCHEDULER_ADDRESS``), else a new local
+    multi-process cluster of ``workers``; or in this process when ``serial``. The
     index gains a row for each subject as soon as it is published; subjects whose sources
     are unchanged since their last conversion are skipped.
 
@@ -115,6 +119,8 @@ def convert_cohort(
 
     if serial:
         collect(run_serial(tasks, progress=progress))
+    elif client is not None:
+        collect(run_distributed(tasks, client, progress=progress))
     else:
         with connect(scheduler, workers=workers) as client:
             collect(run_distributed(tasks, client, progress=progress))
