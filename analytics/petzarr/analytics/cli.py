@@ -24,7 +24,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--tacs", required=True, help="region TAC table (.parquet, .csv, .csv.gz)")
     p.add_argument(
-        "--input-functions", required=True, help="input-function table or time,activity CSV"
+        "--input-functions",
+        required=True,
+        nargs="+",
+        metavar="TABLE",
+        help="input-function table(s), or time,activity CSV(s)",
     )
     p.add_argument("-o", "--output", required=True, help="output table (.parquet or .csv)")
     window = p.add_mutually_exclusive_group()
@@ -60,7 +64,7 @@ def _patlak(args: argparse.Namespace) -> int:
 
     table = patlak_from_files(
         Path(args.tacs),
-        Path(args.input_functions),
+        [Path(p) for p in args.input_functions],
         n_frames=args.frames,
         t_star=args.t_star,
         from_injection=args.from_injection,
