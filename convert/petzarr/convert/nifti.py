@@ -393,7 +393,9 @@ def read_nifti(
             raise CorruptFileError(f"{uri}: {exc}") from None
         data = to_canonical_zyx(data, ornt)
         header = canonical_header(stream.header, canonical, data.shape, data.dtype)
-    return NiftiVolume(data=data, affine=canonical, header=header, source=source)
+    # the stored header holds the affine in float32: take it from there, so coordinates,
+    # OME transforms and the NIfTI header are exactly the same numbers
+    return NiftiVolume(data=data, affine=header.get_best_affine(), header=header, source=source)
 
 
 def open_nifti(uri: str, options: Mapping[str, Any] | None = None) -> NiftiStream:
