@@ -26,6 +26,9 @@ SEG_PREFIX = "seg_"
 NIFTI_ARRAY = "nifti"
 SPATIAL_DIMS = ("z", "y", "x")
 
+# metadata columns that state the PET's units (NIfTI itself cannot)
+PET_UNITS_KEYS = ("Units", "PET Units", "Unit", "units", "Pixel Units")
+
 CHUNK_SLABS = 64  # axial slices per chunk
 BLOSC_CNAME: Final = "zstd"
 BLOSC_CLEVEL: Final = 3

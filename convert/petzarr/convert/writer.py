@@ -191,12 +191,25 @@ def _image_group(
     grid = vol.grid
     image = layout.IMAGE_ARRAY[name]
     group = root.create_group(name, attributes=group_attrs(image, grid, vol.header))
-    attrs = {"units": "HU"} if name == layout.CT_GROUP else {"units": "Bq/mL"}
+    attrs = {"units": "HU" if name == layout.CT_GROUP else pet_units(task.source.metadata)}
     crcs[f"{name}/{image}"] = _write(group, image, vol.data, attrs, task)
     for dim, values in grid.coords().items():
         write_array(group, dim, values, dims=(dim,), attrs={"units": "mm", "axis": dim.upper()})
     write_nifti_header(group, vol.header)
     return group
+
+
+def pet_units(metadata: dict[str, Any]) -> str:
+    """The PET's units as the source states them (e.g. ``CNTS``), else ``Bq/mL``.
+
+    NIfTI has no field for intensity units, so a spreadsheet or sidecar column is the only
+    witness; analytics refuse SUVs for anything not in Bq/mL.
+    """
+    for key in layout.PET_UNITS_KEYS:
+        value = metadata.get(key)
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    return "Bq/mL"
 
 
 def _check_same_grid(seg: Grid, ct: Grid, uri: str, src: Any) -> None:

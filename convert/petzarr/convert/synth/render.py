@@ -1,0 +1,180 @@
+"""Rendering a phantom onto a grid: label maps, CT in HU, PET in Bq/mL, slab by slab.
+
+The phantom is painted into an *owner* map (which structure each voxel centre lies in);
+everything else is a lookup table applied to it. CT and label maps come from the owner map
+on the CT grid; PET is the owner map on the PET grid (the same world-space phantom, so the
+two line up), turned into activity, blurred to PET resolution and given count noise.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.ndimage import gaussian_filter
+
+from petzarr.cohort.layout import ENHANCE_GROUPS
+from petzarr.convert.nifti import Grid
+from petzarr.convert.synth.anatomy import Phantom
+from petzarr.convert.synth.niftiio import NiftiSlabWriter, Orientation
+from petzarr.convert.synth.shapes import paint
+from petzarr.convert.synth.tissues import BODY_COMPOSITION, TISSUES
+
+__all__ = ["CT_NOISE_HU", "PET_NOISE", "Luts", "make_luts", "rasterise", "write_ct", "write_pet"]
+
+CT_NOISE_HU = 10.0  # standard deviation of CT noise
+PET_NOISE = 0.10  # relative PET noise at the reference (liver) activity; it scales as sqrt
+_TRUNCATE = 3.0  # gaussian kernel radius, in sigmas
+
+
+@dataclass(frozen=True)
+class Luts:
+    """Per structure id (0 = outside air): CT number, activity and each group's label."""
+
+    hu: np.ndarray  # float32
+    activity: np.ndarray  # float32, Bq/mL
+    labels: Mapping[str, np.ndarray]  # group name -> uint8
+
+    @property
+    def size(self) -> int:
+        return len(self.hu)
+
+
+def make_luts(phantom: Phantom, suv: Mapping[str, float], denominator: float) -> Luts:
+    """Lookup tables of ``phantom`` for a subject with tissue SUVs ``suv``.
+
+    Parameters
+    ----------
+    phantom : Phantom
+        The structures.
+    suv : mapping of str to float
+        SUV of every tissue in :data:`~petzarr.convert.synth.tissues.TISSUES`.
+    denominator : float
+        SUV denominator, injected activity / body weight [Bq/g]; activity = SUV x it.
+    """
+    structures = phantom.structures
+    tissues = ["air", *(st.tissue for st in structures)]
+    hu = np.array([TISSUES[t].hu for t in tissues], dtype=np.float32)
+    activity = np.array([suv[t] * denominator for t in tissues], dtype=np.float32)
+    labels = {g.name: np.zeros(len(tissues), dtype=np.uint8) for g in ENHANCE_GROUPS}
+    for i, st in enumerate(structures, start=1):
+        if st.group is not None:
+            labels[st.group][i] = st.label
+        labels["body_composition"][i] = BODY_COMPOSITION.get(st.tissue, 0)
+    return Luts(hu, activity, labels)
+
+
+def _axes(grid: Grid, z0: int, z1: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    c = grid.coords()
+    return (
+        c["x"].astype(np.float32),
+        c["y"].astype(np.float32),
+        c["z"][z0:z1].astype(np.float32),
+    )
+
+
+def rasterise(phantom: Phantom, grid: Grid, z0: int = 0, z1: int | None = None) -> np.ndarray:
+    """The owner map of slices ``z0:z1`` of ``grid``: structure id at each voxel centre.
+
+    >>> from petzarr.convert.synth.anatomy import Anatomy, build_phantom
+    >>> ph = build_phantom(Anatomy(height_mm=1750.0, z_soles=-1700.0))
+    >>> g = Grid((3, 128, 128), (5.0, 4.0, 4.0), (-500.0, -254.0, -254.0))
+    >>> owner = rasterise(ph, g)
+    >>> sorted({ph.structures[i - 1].name for i in np.unique(owner) if i})[:4]
+    ['aorta', 'autochthon_left', 'autochthon_right', 'body_fat']
+    """
+    z1 = grid.shape[0] if z1 is None else z1
+    owner = np.zeros((z1 - z0, *grid.shape[1:]), dtype=np.uint8)
+    if len(phantom.structures) > 255:  # pragma: no cover - the phantom has ~150
+        raise ValueError("more than 255 structures do not fit a uint8 owner map")
+    return paint(owner, *_axes(grid, z0, z1), phantom.items)
+
+
+def write_ct(
+    ct_path: str | os.PathLike[str],
+    seg_paths: Mapping[str, str | os.PathLike[str]],
+    phantom: Phantom,
+    luts: Luts,
+    grid: Grid,
+    *,
+    orientation: Orientation,
+    rng: np.random.Generator,
+    slab: int,
+) -> np.ndarray:
+    """Write the CT (int16 HU) and the label maps (uint8) of every group on ``grid``.
+
+    Returns
+    -------
+    ndarray
+        Voxel count of each structure id on the CT grid (``luts.size`` entries).
+    """
+    counts = np.zeros(luts.size, dtype=np.int64)
+    writers = {g: NiftiSlabWriter(p, grid, np.uint8, orientation) for g, p in seg_paths.items()}
+    try:
+        with NiftiSlabWriter(ct_path, grid, np.int16, orientation) as ct:
+            for z0 in range(0, grid.shape[0], slab):
+                owner = rasterise(phantom, grid, z0, min(z0 + slab, grid.shape[0]))
+                counts += np.bincount(owner.ravel(), minlength=luts.size)
+                hu = luts.hu[owner]
+                hu += rng.standard_normal(owner.shape, dtype=np.float32) * np.float32(CT_NOISE_HU)
+                ct.write(np.rint(hu, out=hu).astype(np.int16))
+                for g, w in writers.items():
+                    w.write(luts.labels[g][owner])
+    finally:
+        for w in writers.values():
+            w.close()
+    return counts
+
+
+def write_pet(
+    path: str | os.PathLike[str],
+    phantom: Phantom,
+    luts: Luts,
+    grid: Grid,
+    *,
+    orientation: Orientation,
+    rng: np.random.Generator,
+    fwhm_mm: float,
+    reference: float,
+    as_int16: bool,
+    slab: int,
+) -> float | None:
+    """Write the PET in Bq/mL: activity blurred to ``fwhm_mm`` with count-like noise.
+
+    Noise has standard deviation ``PET_NOISE * sqrt(a * reference)`` at blurred activity
+    ``a`` (``PET_NOISE`` relative at ``reference``), and none outside the body. With
+    ``as_int16`` the file holds int16 with ``scl_slope`` (``scl_inter`` 0) sized to the
+    hottest tissue, as some scanners export.
+
+    Returns
+    -------
+    float or None
+        The ``scl_slope`` written, or None for float32.
+    """
+    nz = grid.shape[0]
+    owner = np.empty(grid.shape, dtype=np.uint8)
+    for z0 in range(0, nz, slab):
+        owner[z0 : z0 + slab] = rasterise(phantom, grid, z0, min(z0 + slab, nz))
+    sigma = [fwhm_mm / (2 * math.sqrt(2 * math.log(2))) / sp for sp in grid.spacing]
+    halo = int(_TRUNCATE * sigma[0] + 0.5) + 1
+    slope = None
+    if as_int16:
+        slope = float(np.float32(1.5 * float(luts.activity.max()) / 32767))
+    k = np.float32(PET_NOISE**2 * reference)
+    with NiftiSlabWriter(path, grid, np.int16 if as_int16 else np.float32, orientation, slope) as w:
+        for z0 in range(0, nz, slab):
+            z1 = min(z0 + slab, nz)
+            lo, hi = max(z0 - halo, 0), min(z1 + halo, nz)
+            act = gaussian_filter(luts.activity[owner[lo:hi]], sigma, mode="nearest", truncate=_TRUNCATE)
+            act = act[z0 - lo : z0 - lo + (z1 - z0)]
+            np.maximum(act, 0, out=act)
+            noise = rng.standard_normal(act.shape, dtype=np.float32)
+            act += np.sqrt(act * k) * noise
+            np.maximum(act, 0, out=act)
+            if slope is not None:
+                act = np.minimum(np.rint(act / np.float32(slope)), 32767)
+            w.write(act)
+    return slope
