@@ -49,9 +49,22 @@ def test_local_to_local_on_the_cluster_via_cli(tiny_cohort, tmp_path, cluster, c
     check_subject(source, str(tmp_path / "c"), "0003")
 
 
+def _make_public(bucket_url: str, endpoint: str) -> None:
+    """Public-read ACLs on the bucket and every object, as a public dataset has."""
+    import boto3
+
+    bucket = bucket_url.removeprefix("s3://")
+    s3 = boto3.client("s3", endpoint_url=endpoint)
+    s3.put_bucket_acl(Bucket=bucket, ACL="public-read")
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        for obj in page.get("Contents", []):
+            s3.put_object_acl(Bucket=bucket, Key=obj["Key"], ACL="public-read")
+
+
 def test_anonymous_read_of_a_public_bucket(tiny_cohort, s3_server, s3_bucket, tmp_path):
     source, _ = tiny_cohort
     _upload(source, f"{s3_bucket}/pub", s3_server)
+    _make_public(s3_bucket, s3_server)
     report = convert_cohort(
         f"{s3_bucket}/pub",
         str(tmp_path / "c"),

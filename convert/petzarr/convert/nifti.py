@@ -228,7 +228,9 @@ class NiftiStream:
                     break
                 done += n
         except (EOFError, OSError, ValueError) as exc:
-            raise CorruptFileError(f"{self.uri}: corrupt compressed data: {exc}") from None
+            raise CorruptFileError(
+                f"{self.uri}: truncated or corrupt compressed data ({exc}); re-download it"
+            ) from None
         if done < len(view):
             raise CorruptFileError(
                 f"{self.uri}: ended after {self._pos + done} bytes; the header promises more"
@@ -242,7 +244,9 @@ class NiftiStream:
             while self._stream.read(4 * 2**20):
                 pass
         except (EOFError, OSError, ValueError) as exc:
-            raise CorruptFileError(f"{self.uri}: corrupt compressed data: {exc}") from None
+            raise CorruptFileError(
+                f"{self.uri}: truncated or corrupt compressed data ({exc}); re-download it"
+            ) from None
         while self._hashing.read(4 * 2**20):  # bytes past the stream (plain .nii tail)
             pass
         return replace(self.info, sha256=self._hashing.sha256.hexdigest())
@@ -252,7 +256,7 @@ class NiftiStream:
             data = self._stream.read(n)
         except (EOFError, OSError, ValueError) as exc:
             raise CorruptFileError(
-                f"{self.uri}: corrupt compressed data in {what}: {exc}"
+                f"{self.uri}: truncated or corrupt compressed data in {what} ({exc}); re-download it"
             ) from None
         if len(data) != n:
             raise CorruptFileError(f"{self.uri}: file ends inside {what}")

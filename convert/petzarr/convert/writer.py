@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import zarr
+from fsspec.implementations.local import LocalFileSystem
 
 from petzarr.cohort import layout
 from petzarr.cohort.errors import (
@@ -281,9 +282,16 @@ def _publish(staging: str, final: str, task: SubjectTask) -> None:
     """Move the verified store into place, replacing an older version of the subject."""
     fs, staging_path = filesystem(staging, task.dest_options)
     _, final_path = filesystem(final, task.dest_options)
+    fs.invalidate_cache()  # zarr wrote through another handle: listings here may be stale
     if fs.exists(final_path):
         fs.rm(final_path, recursive=True)
-    fs.makedirs(final_path.rsplit("/", 1)[0], exist_ok=True)
-    fs.mv(staging_path, final_path, recursive=True)
-    if not fs.exists(final_path):
+    if isinstance(fs, LocalFileSystem):
+        fs.makedirs(final_path.rsplit("/", 1)[0], exist_ok=True)
+        fs.mv(staging_path, final_path, recursive=True)  # one rename
+    else:  # object stores have no rename: copy every object, then drop the staged ones
+        files = fs.find(staging_path)
+        fs.copy(files, [final_path + f.removeprefix(staging_path) for f in files])
+        fs.rm(staging_path, recursive=True)
+    fs.invalidate_cache()
+    if not fs.exists(f"{final_path}/zarr.json"):
         raise PetZarrError(f"subject {task.subject}: could not move {staging} to {final}")
