@@ -196,7 +196,8 @@ def main() -> None:
         w for w, _, _ in rows.get("gunzip floor (isal)", [(float("nan"), 0, {})])
     )
     print(
-        f"{'variant':<28} {'wall s':>8} {'MB/s raw':>9} {'/petzarr':>9} {'/gunzip':>8} {'peak RSS GB':>12}  notes"
+        f"{'variant':<28} {'wall s':>8} {'MB/s raw':>9} {'/petzarr':>9} {'/gunzip':>8} "
+        f"{'peak RSS GB':>12}  notes"
     )
     for name, runs in rows.items():
         wall = statistics.median(w for w, _, _ in runs)

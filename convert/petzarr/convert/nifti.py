@@ -256,7 +256,8 @@ class NiftiStream:
             data = self._stream.read(n)
         except (EOFError, OSError, ValueError) as exc:
             raise CorruptFileError(
-                f"{self.uri}: truncated or corrupt compressed data in {what} ({exc}); re-download it"
+                f"{self.uri}: truncated or corrupt compressed data in {what} ({exc}); "
+                "re-download it"
             ) from None
         if len(data) != n:
             raise CorruptFileError(f"{self.uri}: file ends inside {what}")
