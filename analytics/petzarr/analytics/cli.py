@@ -43,6 +43,130 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.set_defaults(run=_patlak)
 
+    _register_norms(sub)
+
+
+def _register_norms(sub: argparse._SubParsersAction) -> None:
+    from petzarr.analytics.metadata_columns import ColumnMap
+
+    fields = ", ".join(ColumnMap.__dataclass_fields__)
+    p = sub.add_parser(
+        "norms",
+        help="SUV/SUL normalisation constants of every subject of a cohort",
+        description="SUV and SUL (James, Janmahasatian, Decazes) denominators [Bq/mL] of "
+        "every subject of a converted cohort, one Dask task per subject. Metadata columns "
+        "are recognised by their usual names; --column names them explicitly. The activity "
+        "is decay-corrected to scan start when injection and acquisition times are given. "
+        "Exit 0 when every subject has a row, 1 when some failed (their error in Note).",
+    )
+    p.add_argument("cohort", metavar="COHORT", help="cohort root (folder or s3://bucket/prefix)")
+    p.add_argument("-o", "--output", help="output table (.parquet, .csv); default: print")
+    p.add_argument("--subjects", type=_ids, help="comma-separated subject ids (default: all)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int, help="local cluster worker processes")
+    where.add_argument("--scheduler", help="Dask scheduler address (default: configured/local)")
+    where.add_argument("--serial", action="store_true", help="run in this process, no Dask")
+    p.add_argument("--anon", action="store_true", help="anonymous object-store access")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--column",
+        action="append",
+        type=_column,
+        default=[],
+        metavar="FIELD=NAME",
+        help=f"name a metadata column (or give a unit), repeatable; FIELD is one of: {fields}",
+    )
+    p.add_argument("--half-life", type=float, metavar="SECONDS", help="radionuclide half-life")
+    p.add_argument(
+        "--decazes-top",
+        default="fov",
+        metavar="fov|LABEL",
+        help="top of the Decazes fat range: the field of view (default) or a label's top",
+    )
+    p.set_defaults(run=_norms)
+
+
+def _ids(text: str) -> list[str]:
+    ids = [v.strip() for v in text.split(",") if v.strip()]
+    if not ids:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected comma-separated subject ids")
+    return ids
+
+
+def _column(text: str) -> tuple[str, str]:
+    from petzarr.analytics.metadata_columns import ColumnMap
+
+    field, sep, name = text.partition("=")
+    field, name = field.strip(), name.strip().strip("\"'")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected FIELD=NAME, e.g. weight='Body Weight'"
+        )
+    known = ", ".join(ColumnMap.__dataclass_fields__)
+    if field not in ColumnMap.__dataclass_fields__:
+        raise argparse.ArgumentTypeError(f"{field!r} is not a column field; use one of {known}")
+    return field, name
+
+
+def _norms(args: argparse.Namespace) -> int:
+    import sys
+
+    from petzarr.analytics.cohort_norms import DENOMINATORS, cohort_norms
+    from petzarr.analytics.metadata_columns import ColumnMap
+    from petzarr.cohort.errors import InvalidInputError
+
+    named: dict[str, str] = {}
+    for field, name in args.column:
+        if named.get(field, name) != name:
+            raise InvalidInputError(f"--column {field} given twice ({named[field]!r}, {name!r})")
+        named[field] = name
+    table = cohort_norms(
+        args.cohort,
+        subjects=args.subjects,
+        scheduler=args.scheduler,
+        workers=args.workers,
+        serial=args.serial,
+        anon=args.anon,
+        columns=ColumnMap(**named) if named else None,
+        half_life_s=args.half_life,
+        decazes_top=args.decazes_top,
+        progress=not args.no_progress,
+    )
+    failed = table.loc[table["Failed"], ["Subject", "Note"]]
+    if args.output:
+        write_table(table, args.output)
+        print(f"{len(table)} subject(s), {len(failed)} failed -> {args.output}")
+    else:
+        print(_norms_text(table, DENOMINATORS))
+    for subject, note in failed.itertuples(index=False):
+        print(f"petzarr norms: subject {subject}: {note}", file=sys.stderr)
+    return 1 if len(failed) else 0
+
+
+_NORMS_SHOWN = 20  # rows printed in full; longer tables get a summary
+
+
+def _norms_text(table: pd.DataFrame, denominators: tuple[str, ...]) -> str:
+    if len(table) <= _NORMS_SHOWN:
+        shown = table[["Subject", *denominators, "Decay Corrected", "Note"]].rename(
+            columns=lambda c: c.replace(" Denominator [Bq/mL]", "")
+        )
+        shown["Note"] = shown["Note"].map(lambda t: t if len(t) <= 90 else t[:89] + "…")
+        with pd.option_context("display.width", 200, "display.max_colwidth", 80):
+            return "denominators [Bq/mL]\n" + shown.to_string(
+                index=False, float_format="{:.2f}".format
+            )
+    n_failed = int(table["Failed"].sum())
+    lines = [f"{len(table)} subjects, {n_failed} failed; denominators [Bq/mL]:"]
+    stats = table[list(denominators)].agg(["count", "median", "min", "max"]).T
+    lines.append(stats.to_string(float_format="{:.2f}".format))
+    notes = table.loc[~table["Failed"], "Note"].str.split("; ").explode()
+    common = notes[notes.astype(bool)].value_counts().head(5)
+    if len(common):
+        lines.append("most common notes:")
+        lines += [f"  {n} x {note}" for note, n in common.items()]
+    return "\n".join(lines)
+
 
 def _ints(text: str) -> list[int]:
     try:
