@@ -1,0 +1,149 @@
+"""label_statistics: the per-subject long table against an independent numpy/scipy table."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+
+import dask.array as da
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import ndimage
+
+from petzarr.analytics.labeltable import COLUMNS, label_statistics
+from petzarr.analytics.suvpeak import PEAK_RADIUS_MM
+from petzarr.cohort.errors import InvalidInputError
+
+SPACING = (2.0, 1.65, 1.65)
+
+
+def sphere_mean_max(values, mask, spacing):
+    """Brute force SUVpeak of one mask: every centre, in-volume voxels within r."""
+    grid = np.indices(values.shape).reshape(3, -1).T
+    flat = values.reshape(-1).astype(np.float64)
+    best = -np.inf
+    for c in np.argwhere(mask):
+        d2 = (((grid - c) * np.asarray(spacing)) ** 2).sum(axis=1)
+        best = max(best, flat[d2 <= PEAK_RADIUS_MM**2].mean())
+    return best
+
+
+def reference_table(values, label_maps, *, spacing, erosion, scale, median, peak):
+    rows = []
+    for task, seg in label_maps.items():
+        for n in sorted(set(erosion)):
+            for k in np.unique(seg):
+                if k == 0:
+                    continue
+                mask = seg == k
+                if n:
+                    mask = ndimage.binary_erosion(mask, iterations=n)
+                if not mask.any():
+                    continue
+                x = values[mask].astype(np.float64)
+                rows.append(
+                    {
+                        "Task": task,
+                        "Label Index": int(k),
+                        "Erosion Iterations": n,
+                        "Voxel Count": x.size,
+                        "Volume [mL]": x.size * np.prod(spacing) / 1000,
+                        "Mean": x.mean() * scale,
+                        "STD": x.std() * scale,
+                        "Min": x.min() * scale,
+                        "Max": x.max() * scale,
+                        "Median": np.median(x) * scale if median else np.nan,
+                        "Peak": sphere_mean_max(values, mask, spacing) * scale if peak else np.nan,
+                    }
+                )
+    return pd.DataFrame(rows, columns=list(COLUMNS))
+
+
+def subject(seed=0, shape=(10, 12, 14)):
+    rng = np.random.default_rng(seed)
+    values = rng.gamma(2.0, 2500.0, shape).astype(np.float32)
+    zz, yy, xx = np.indices(shape)
+    organs = np.zeros(shape, np.uint8)
+    organs[(zz - 5) ** 2 + (yy - 6) ** 2 + (xx - 7) ** 2 <= 16] = 1
+    organs[:, :3, :] = 2  # touches the border
+    organs[8, 10, 12] = 5  # a single voxel: vanishes after one erosion
+    tissue = np.where(xx < 7, 1, 3).astype(np.uint16)
+    tissue[:2] = 0
+    return values, {"organs": organs, "tissue": tissue}
+
+
+def assert_tables_equal(got, want):
+    assert list(got.columns) == list(COLUMNS)
+    assert got["Task"].tolist() == want["Task"].tolist()
+    for col in ("Label Index", "Erosion Iterations", "Voxel Count"):
+        assert got[col].dtype == np.int64
+        np.testing.assert_array_equal(got[col], want[col], err_msg=col)
+    for col in COLUMNS[4:]:
+        assert got[col].dtype == np.float64
+        np.testing.assert_allclose(got[col], want[col], rtol=1e-10, err_msg=col)
+
+
+def test_full_table_matches_reference():
+    values, maps = subject()
+    kw = dict(erosion=(0, 1, 2), scale=1.5e-4, median=True, peak=True)
+    got = label_statistics(values, maps, spacing_mm=SPACING, **kw)
+    want = reference_table(values, maps, spacing=SPACING, **kw)
+    assert_tables_equal(got, want)
+    assert 5 in got.loc[got["Erosion Iterations"] == 0, "Label Index"].tolist()
+    assert 5 not in got.loc[got["Erosion Iterations"] == 1, "Label Index"].tolist()
+
+
+def test_defaults_leave_median_and_peak_empty():
+    values, maps = subject(1)
+    got = label_statistics(values, maps, spacing_mm=SPACING)
+    want = reference_table(
+        values, maps, spacing=SPACING, erosion=(0,), scale=1.0, median=False, peak=False
+    )
+    assert_tables_equal(got, want)
+    assert got["Median"].isna().all() and got["Peak"].isna().all()
+
+
+@pytest.mark.parametrize("median", [False, True])
+def test_dask_input_matches_numpy(median):
+    values, maps = subject(2, shape=(12, 12, 14))
+    lazy_maps = {k: da.from_array(m, chunks=(5, 12, 14)) for k, m in maps.items()}
+    kw = dict(spacing_mm=SPACING, erosion=(0, 2), median=median)
+    got = label_statistics(da.from_array(values, chunks=(5, 12, 14)), lazy_maps, **kw)
+    assert_tables_equal(got, label_statistics(values, maps, **kw))
+
+
+def test_mixed_numpy_and_dask_and_uint16_n_labels():
+    values, maps = subject(3)
+    maps["tissue"] = da.from_array(maps["tissue"], chunks=4)  # uint16 Dask: max computed
+    got = label_statistics(values, maps, spacing_mm=SPACING)
+    assert set(got.loc[got["Task"] == "tissue", "Label Index"]) == {1, 3}
+
+
+def test_no_labels_gives_an_empty_table():
+    values = np.ones((3, 4, 5), np.float32)
+    got = label_statistics(values, {"organs": np.zeros(values.shape, np.uint8)}, spacing_mm=SPACING)
+    assert got.empty and list(got.columns) == list(COLUMNS)
+
+
+def test_bad_inputs():
+    values, maps = subject()
+    with pytest.raises(InvalidInputError, match="empty"):
+        label_statistics(values, {}, spacing_mm=SPACING)
+    with pytest.raises(InvalidInputError, match="erosion"):
+        label_statistics(values, maps, spacing_mm=SPACING, erosion=(-1,))
+    with pytest.raises(InvalidInputError, match="erosion"):
+        label_statistics(values, maps, spacing_mm=SPACING, erosion=())
+    with pytest.raises(InvalidInputError, match="scale"):
+        label_statistics(values, maps, spacing_mm=SPACING, scale=-2)
+    with pytest.raises(InvalidInputError, match="spacing"):
+        label_statistics(values, maps, spacing_mm=(1, 2))
+    with pytest.raises(InvalidInputError, match="label_moments"):
+        label_statistics(values[None], maps, spacing_mm=SPACING)
+
+
+@pytest.mark.parametrize("module", ["labelstats", "labeltable", "erosion", "median", "suvpeak"])
+def test_docstring_examples_run(module):
+    mod = importlib.import_module(f"petzarr.analytics.{module}")
+    result = doctest.testmod(mod, extraglobs={"np": np}, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.failed == 0 and result.attempted > 0
