@@ -1,27 +1,42 @@
 """A whole-body phantom in world millimetres (RAS+: +x patient left, +y anterior, +z head).
 
 :func:`build_phantom` turns a subject's :class:`Anatomy` (height, BMI, arm position, rib and
-vertebra variants, removed organs) into structures and the primitives that draw them, in
-painting order: later primitives cover earlier ones. Positions are fractions of standing
-height above the soles (``f``), so the anatomy scales with the subject. It is meant to look
-right in a viewer and to put every label roughly where it belongs, not to be an atlas.
+vertebra variants, resected organs) into structures and the primitives that draw them, in
+painting order: later primitives cover earlier ones. Sizes are millimetres for a 1750 mm
+adult, scaled by height; heights are fractions ``f`` of standing height above the soles.
+It is meant to look right in a viewer and to put every label roughly where it belongs, not
+to be an atlas.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 import numpy as np
 
 from petzarr.cohort.layout import ENHANCE_GROUPS
 from petzarr.convert.synth.labels import MOOSE_LABELS
-from petzarr.convert.synth.shapes import Box, Capsule, Clip, Ellipsoid, Shape, Tube, rotation
+from petzarr.convert.synth.shapes import (
+    Box,
+    Capsule,
+    Clip,
+    Ellipsoid,
+    Mat,
+    Shape,
+    Tube,
+    rotation,
+)
 
 __all__ = ["Anatomy", "Phantom", "Structure", "build_phantom"]
 
-_MODEL = {g.name: g.model for g in ENHANCE_GROUPS}
+Point = tuple[float, float, float]
 SIDES = (("left", 1.0), ("right", -1.0))  # RAS+: the patient's left is +x
+_MODEL = {g.name: g.model for g in ENHANCE_GROUPS}
+ORGANS, CARDIAC, MUSCLES = "organs", "cardiac", "muscles"
+BONES, RIBS, SPINE = "peripheral_bones", "ribs", "vertebrae"
 
 
 @dataclass(frozen=True)
@@ -41,7 +56,7 @@ class Anatomy:
     dropped : frozenset of str
         Label names not drawn at all (resected organs).
     seed : int
-        Seed of the small per-organ position and size jitter.
+        Seed of the small per-organ position jitter.
     """
 
     height_mm: float = 1750.0
@@ -78,9 +93,7 @@ class _Builder:
         self.items: list[tuple[int, Shape]] = []
         self.ids: dict[tuple[str, str | None], int] = {}
         self.dropped = dropped
-        self.names = {
-            g: {n: i for i, n in MOOSE_LABELS[m].items()} for g, m in _MODEL.items()
-        }
+        self.names = {g: {n: i for i, n in MOOSE_LABELS[m].items()} for g, m in _MODEL.items()}
 
     def add(self, name: str, tissue: str, *shapes: Shape, group: str | None = None) -> None:
         if name in self.dropped:
@@ -96,14 +109,8 @@ class _Builder:
         return Phantom(tuple(self.structures), tuple(self.items))
 
 
-def _tube(rows: list[tuple[float, float, float, float, float]], grow: float = 0.0) -> Tube:
-    """A :class:`Tube` from ``(z, cx, cy, a, b)`` rows, semi-axes grown by ``grow`` mm."""
-    z, cx, cy, a, b = (tuple(float(v) for v in col) for col in zip(*rows))
-    return Tube(z, cx, cy, tuple(v + grow for v in a), tuple(v + grow for v in b))
-
-
-def _chain(points: list[tuple[float, float, float]], r: float) -> list[Capsule]:
-    return [Capsule(p, q, r) for p, q in zip(points[:-1], points[1:])]
+def _chain(points: list[Point], r: float) -> list[Capsule]:
+    return [Capsule(p, q, r) for p, q in pairwise(points)]
 
 
 def build_phantom(anat: Anatomy) -> Phantom:
@@ -128,231 +135,265 @@ def build_phantom(anat: Anatomy) -> Phantom:
     """
     H, s = anat.height_mm, anat.height_mm / 1750.0
     rng = np.random.default_rng(anat.seed)
+    fat = float(np.clip(6.0 + 2.0 * (anat.bmi - 18.0), 4.0, 45.0))  # subcutaneous fat, mm
+    belly = float(np.clip(3.0 * (anat.bmi - 21.0), 0.0, 50.0))  # visceral growth, mm
+    b = _Builder(anat.dropped)
 
     def Z(f: float) -> float:
         return anat.z_soles + f * H
 
-    def jit(scale: float = 1.0) -> float:  # a few mm of per-organ jitter
-        return float(rng.normal(0.0, 4.0 * scale))
+    def P(x: float, y: float, f: float) -> Point:
+        return (x * s, y * s, Z(f))
 
-    fat = float(np.clip(6.0 + 2.0 * (anat.bmi - 18.0), 4.0, 45.0))  # subcutaneous fat, mm
-    belly = float(np.clip(3.0 * (anat.bmi - 21.0), 0.0, 50.0))  # visceral growth, mm
-    b = _Builder(anat.dropped)
-    O, C, M, PB, R, V, BC = (
-        "organs",
-        "cardiac",
-        "muscles",
-        "peripheral_bones",
-        "ribs",
-        "vertebrae",
-        "body_composition",
-    )
-    del BC  # body composition is derived from tissues, not drawn
+    def E(x: float, y: float, f: float, radii: Point, rot: Mat | None = None) -> Ellipsoid:
+        return Ellipsoid(P(x, y, f), (radii[0] * s, radii[1] * s, radii[2] * s), rot)
 
-    # --- outline: trunk, neck, head, legs, arms; fat first, then the lean body inside ----
-    def trunk(extra: float) -> Tube:
-        rows = [  # f, cx, cy, lean a, lean b (+ visceral growth over the abdomen)
-            (0.485, 0, 0, 150, 95),
-            (0.53, 0, 0, 158, 100),
-            (0.58, 0, 5, 138 + 0.6 * belly, 95 + belly),
-            (0.62, 0, 8, 130 + 0.8 * belly, 95 + belly),
-            (0.68, 0, 5, 135 + 0.4 * belly, 100 + 0.5 * belly),
-            (0.74, 0, 0, 132, 102),
-            (0.79, 0, -5, 140, 95),
-            (0.815, 0, -10, 110, 75),
-            (0.83, 0, -8, 55, 55),
-        ]
-        return _tube([(Z(f), cx, cy, a * s, bb * s) for f, cx, cy, a, bb in rows], extra)
+    def C(p: Point, q: Point, r: float) -> Capsule:
+        return Capsule(p, q, r * s)
 
-    neck_rows = [(Z(0.81), 0, -8, 58 * s, 58 * s), (Z(0.88), 0, -2, 55 * s, 58 * s)]
-    head_c = (0.0, 5.0, anat.z_soles + H - 112.0)
-    head_r = (72.0, 92.0, 112.0)
+    def T(rows: Sequence[tuple[float, ...]], grow: float = 0.0, sx: float = 1.0) -> Tube:
+        """A tube from ``(f, cx, cy, a, b)`` rows, semi-axes grown by ``grow`` mm."""
+        f, cx, cy, a, bb = zip(*rows)
+        return Tube(
+            tuple(Z(v) for v in f),
+            tuple(sx * v * s for v in cx),
+            tuple(v * s for v in cy),
+            tuple(v * s + grow for v in a),
+            tuple(v * s + grow for v in bb),
+        )
 
-    def leg(sx: float, extra: float) -> Tube:
-        rows = [  # f, |cx|, cy, lean a, lean b
-            (0.035, 82, -15, 30, 30),
-            (0.08, 80, -12, 30, 32),
-            (0.22, 78, -10, 50, 55),
-            (0.30, 80, 0, 48, 50),
-            (0.40, 92, 0, 65, 70),
-            (0.505, 95, 0, 80, 85),
-        ]
-        rows_ = [(Z(f), sx * cx * s, cy * s, a * s, bb * s) for f, cx, cy, a, bb in rows]
-        return _tube(rows_, extra)
+    def jit() -> float:  # a few mm of per-organ position jitter
+        return float(rng.normal(0.0, 4.0))
 
-    # arm joints: shoulder, elbow, wrist, then the hand centre
-    def arm(sx: float) -> list[tuple[float, float, float]]:
+    # --- outline: fat first, then the lean body inside it ----------------------------------
+    trunk = [  # f, cx, cy, lean a, lean b (the abdomen grows with visceral fat)
+        (0.485, 0, 0, 150, 95),
+        (0.53, 0, 0, 158, 100),
+        (0.58, 0, 5, 138 + 0.6 * belly, 95 + belly),
+        (0.62, 0, 8, 130 + 0.8 * belly, 95 + belly),
+        (0.68, 0, 5, 135 + 0.4 * belly, 100 + 0.5 * belly),
+        (0.74, 0, 0, 132, 102),
+        (0.79, 0, -5, 140, 95),
+        (0.815, 0, -10, 110, 75),
+        (0.83, 0, -8, 55, 55),
+    ]
+    neck = [(0.81, 0, -8, 58, 58), (0.88, 0, -2, 55, 58)]
+    leg = [  # f, |cx|, cy, lean a, lean b
+        (0.035, 82, -15, 30, 30),
+        (0.08, 80, -12, 30, 32),
+        (0.22, 78, -10, 50, 55),
+        (0.30, 80, 0, 48, 50),
+        (0.40, 92, 0, 65, 70),
+        (0.505, 95, 0, 80, 85),
+    ]
+
+    def arm(sx: float) -> list[Point]:
+        """Shoulder, elbow, wrist and hand centre."""
         if anat.arms_up:
-            pts = [(150, -10, 0.80 * H), (120, -15, 0.80 * H + 300 * s)]
-            pts += [(90, 0, 0.80 * H + 550 * s), (85, 5, 0.80 * H + 640 * s)]
-        else:
-            x = 132 * s + fat + 35 * s + 0.6 * fat + 3
-            pts = [(x, -5, 0.80 * H), (x, -15, 0.625 * H), (x, 0, 0.485 * H), (x, 10, 0.44 * H)]
-        return [(sx * px, py, anat.z_soles + pz) for px, py, pz in pts]
+            pts = [(150, -10, 0.0), (120, -15, 300), (90, 0, 550), (85, 5, 640)]
+            return [(sx * x * s, y * s, Z(0.80) + dz * s) for x, y, dz in pts]
+        x = (132 + 35) * s + 1.6 * fat + 3  # beside the chest
+        return [P(sx * x / s, y, f) for y, f in [(-5, 0.80), (-15, 0.625), (0, 0.485), (10, 0.44)]]
 
     arms = {side: arm(sx) for side, sx in SIDES}
     back = -102.0 * s - fat  # the table under the back; the body is painted over it
     b.add("table", "table", Box((-240.0, back - 22, -1e4), (240.0, back - 4, 1e4)))
-    outer: list[Shape] = [trunk(fat), _tube(neck_rows, 0.6 * fat)]
-    outer += [Ellipsoid((sx * 80 * s, -88 * s, Z(0.51)), (78 * s + fat, 45 * s + fat, 90 * s + fat)) for _, sx in SIDES]
+    outer: list[Shape] = [T(trunk, fat), T(neck, 0.6 * fat)]
+    inner: list[Shape] = [T(trunk), T(neck)]
     for side, sx in SIDES:
-        outer.append(leg(sx, 0.8 * fat))
-        sh, el, wr, _hand = arms[side]
-        outer += [Capsule(sh, el, 35 * s + 0.6 * fat), Capsule(el, wr, 28 * s + 0.5 * fat)]
+        buttock = (78 * s + fat, 45 * s + fat, 90 * s + fat)
+        outer += [Ellipsoid(P(sx * 80, -88, 0.51), buttock), T(leg, 0.8 * fat, sx)]
+        inner += [T(leg, 0.0, sx)]
+        shoulder, elbow, wrist, _ = arms[side]
+        outer += [
+            Capsule(shoulder, elbow, 35 * s + 0.6 * fat),
+            Capsule(elbow, wrist, 28 * s + 0.5 * fat),
+        ]
+        inner += [C(shoulder, elbow, 35), C(elbow, wrist, 28)]
     b.add("body_fat", "fat", *outer)
-    inner: list[Shape] = [trunk(0.0), _tube(neck_rows)]
-    for side, sx in SIDES:
-        inner.append(leg(sx, 0.0))
-        sh, el, wr, _hand = arms[side]
-        inner += [Capsule(sh, el, 35 * s), Capsule(el, wr, 28 * s)]
     b.add("body_muscle", "muscle", *inner)
-    hands_feet: list[Shape] = []
-    for side, sx in SIDES:
-        hand = arms[side][3]
-        hands_feet.append(Ellipsoid(hand, (15 * s, 45 * s, 95 * s)))
-        hands_feet.append(Ellipsoid((sx * 88 * s, 60 * s, Z(0.022)), (42 * s, 125 * s, 32 * s)))
+    hands_feet = [Ellipsoid(arms[side][3], (15 * s, 45 * s, 95 * s)) for side, _ in SIDES]
+    hands_feet += [E(sx * 88, 60, 0.022, (42, 125, 32)) for _, sx in SIDES]
     b.add("hands_feet", "soft", *hands_feet)
+    head_c, head_r = (0.0, 5.0, anat.z_soles + H - 112.0), (72.0, 92.0, 112.0)
     b.add("scalp", "fat", Ellipsoid(head_c, head_r))
-    b.add("skull", "bone", Ellipsoid(head_c, tuple(r - 5 for r in head_r)))  # type: ignore[arg-type]
-    b.add("face", "soft", Ellipsoid(head_c, tuple(r - 13 for r in head_r)))  # type: ignore[arg-type]
+    b.add("skull", "bone", Ellipsoid(head_c, (head_r[0] - 5, head_r[1] - 5, head_r[2] - 5)))
+    b.add("face", "soft", Ellipsoid(head_c, (head_r[0] - 13, head_r[1] - 13, head_r[2] - 13)))
     b.add("brain", "brain", Ellipsoid((0.0, 0.0, head_c[2] + 18), (60.0, 80.0, 78.0)))
 
-    # --- body cavities --------------------------------------------------------------------
-    cav_rows = [
+    # --- body cavities ------------------------------------------------------------------------
+    cavity = [
         (0.495, 0, 15, 100, 60),
         (0.55, 0, 10, 118 + 0.6 * belly, 75 + belly),
         (0.62, 0, 12, 112 + 0.8 * belly, 78 + belly),
         (0.69, 0, 8, 118 + 0.4 * belly, 82 + 0.5 * belly),
         (0.70, 0, 5, 110, 80),
     ]
-    b.add("visceral", "visceral_fat", _tube([(Z(f), cx, cy, a * s, bb * s) for f, cx, cy, a, bb in cav_rows]))
-    b.add(
-        "mediastinum",
-        "soft",
-        _tube([(Z(f), 0, cy * s, a * s, bb * s) for f, cy, a, bb in [(0.69, -5, 112, 82), (0.76, -5, 118, 85), (0.81, -10, 70, 55)]]),
-    )
-    bowel = [
-        Ellipsoid((float(rng.uniform(-70, 70)) * s, float(rng.uniform(0, 50)) * s, Z(float(rng.uniform(0.53, 0.60)))), (28 * s, 22 * s, 30 * s))
-        for _ in range(7)
+    b.add("visceral", "visceral_fat", T(cavity))
+    mediastinum = [(0.69, 0, -5, 112, 82), (0.76, 0, -5, 118, 85), (0.81, 0, -10, 70, 55)]
+    b.add("mediastinum", "soft", T(mediastinum))
+    loops = [(rng.uniform(-70, 70), rng.uniform(0, 50), rng.uniform(0.53, 0.60)) for _ in range(7)]
+    b.add("bowel", "bowel", *(E(x, y, f, (28, 22, 30)) for x, y, f in loops))
+
+    # --- muscles ---------------------------------------------------------------------------------
+    autochthon = [
+        (0.53, 32, -72, 22, 20),
+        (0.60, 36, -70, 28, 28),
+        (0.66, 33, -75, 24, 24),
+        (0.74, 30, -82, 18, 16),
+        (0.82, 24, -58, 14, 14),
     ]
-    b.add("bowel", "bowel", *bowel)
+    for side, sx in SIDES:
+        b.add(f"autochthon_{side}", "muscle", T(autochthon, sx=sx), group=MUSCLES)
+    for side, sx in SIDES:
+        b.add(
+            f"gluteus_maximus_{side}", "muscle", E(sx * 82, -88, 0.51, (70, 40, 85)), group=MUSCLES
+        )
+    for side, sx in SIDES:
+        b.add(
+            f"gluteus_medius_{side}", "muscle", E(sx * 118, -40, 0.565, (30, 50, 45)), group=MUSCLES
+        )
+    for side, sx in SIDES:
+        b.add(
+            f"gluteus_minimus_{side}", "muscle", E(sx * 112, -22, 0.55, (18, 40, 30)), group=MUSCLES
+        )
+    for side, sx in SIDES:
+        p = [
+            P(sx * 28, -32, 0.635),
+            P(sx * 50, -25, 0.58),
+            P(sx * 75, 5, 0.52),
+            P(sx * 105, 0, 0.47),
+        ]
+        psoas = [C(p[0], p[1], 14), C(p[1], p[2], 20), C(p[2], p[3], 16)]
+        b.add(f"iliopsoas_{side}", "muscle", *psoas, group=MUSCLES)
 
-    # --- muscles ---------------------------------------------------------------------------
+    # --- lungs: the whole lung as lower lobe, then the upper (and middle) lobe over it ------------
     for side, sx in SIDES:
-        auto = [(0.53, 32, -72, 22, 20), (0.60, 36, -70, 28, 28), (0.66, 33, -75, 24, 24), (0.74, 30, -82, 18, 16), (0.82, 24, -58, 14, 14)]
-        b.add(f"autochthon_{side}", "muscle", _tube([(Z(f), sx * cx * s, cy * s, a * s, bb * s) for f, cx, cy, a, bb in auto]), group=M)
-    for side, sx in SIDES:
-        b.add(f"gluteus_maximus_{side}", "muscle", Ellipsoid((sx * 82 * s, -88 * s, Z(0.51)), (70 * s, 40 * s, 85 * s)), group=M)
-    for side, sx in SIDES:
-        b.add(f"gluteus_medius_{side}", "muscle", Ellipsoid((sx * 118 * s, -40 * s, Z(0.565)), (30 * s, 50 * s, 45 * s)), group=M)
-    for side, sx in SIDES:
-        b.add(f"gluteus_minimus_{side}", "muscle", Ellipsoid((sx * 112 * s, -22 * s, Z(0.55)), (18 * s, 40 * s, 30 * s)), group=M)
-    for side, sx in SIDES:
-        pts = [(sx * 28 * s, -32 * s, Z(0.635)), (sx * 50 * s, -25 * s, Z(0.58)), (sx * 75 * s, 5 * s, Z(0.52)), (sx * 105 * s, 0.0, Z(0.47))]
-        caps = [Capsule(pts[0], pts[1], 14 * s), Capsule(pts[1], pts[2], 20 * s), Capsule(pts[2], pts[3], 16 * s)]
-        b.add(f"iliopsoas_{side}", "muscle", *caps, group=M)
-
-    # --- lungs: whole lung as lower lobe, then the oblique fissure's upper part, then middle
-    for side, sx in SIDES:
-        rows = [(0.685, 70, -15, 52, 70), (0.71, 72, -15, 62, 80), (0.75, 68, -15, 60, 75), (0.79, 55, -15, 42, 52), (0.815, 40, -15, 18, 22)]
-        lung = _tube([(Z(f), sx * cx * s, cy * s, a * s, bb * s) for f, cx, cy, a, bb in rows])
-        b.add(f"lung_lower_lobe_{side}", "lung", lung, group=O)
-        # the oblique fissure falls from back-top to front-bottom; the upper lobe is in front
+        rows = [
+            (0.685, 70, -15, 52, 70),
+            (0.71, 72, -15, 62, 80),
+            (0.75, 68, -15, 60, 75),
+            (0.79, 55, -15, 42, 52),
+            (0.815, 40, -15, 18, 22),
+        ]
+        lung = T(rows, sx=sx)
+        b.add(f"lung_lower_lobe_{side}", "lung", lung, group=ORGANS)
+        # the oblique fissure falls from back-top to front-bottom; the upper lobe lies in front
         # of it: (z - zf) + 0.9 (y - yf) >= 0  <=>  -0.9 y - z <= -0.9 yf - zf
         zf, yf = Z(0.745), -15 * s
         upper = Clip(lung, (0.0, -0.9, -1.0), -0.9 * yf - zf)
+        b.add(f"lung_upper_lobe_{side}", "lung", upper, group=ORGANS)
         if side == "right":
-            b.add("lung_upper_lobe_right", "lung", upper, group=O)
-            b.add("lung_middle_lobe_right", "lung", Clip(upper, (0.0, 0.0, 1.0), Z(0.725)), group=O)
-        else:
-            b.add("lung_upper_lobe_left", "lung", upper, group=O)
-    b.add("trachea", "airway", Capsule((0.0, 10 * s, Z(0.865)), (0.0, 0.0, Z(0.765)), 9 * s))
-    b.add("bronchi", "airway", *(Capsule((0.0, 0.0, Z(0.765)), (sx * 38 * s, -5 * s, Z(0.752)), 6 * s) for _, sx in SIDES))
+            middle = Clip(upper, (0.0, 0.0, 1.0), Z(0.725))
+            b.add("lung_middle_lobe_right", "lung", middle, group=ORGANS)
+    b.add("trachea", "airway", C(P(0, 10, 0.865), P(0, 0, 0.765), 9))
+    b.add("bronchi", "airway", *(C(P(0, 0, 0.765), P(sx * 38, -5, 0.752), 6) for _, sx in SIDES))
 
-    # --- abdominal organs -------------------------------------------------------------------
-    b.add(
-        "liver",
-        "liver",
-        Ellipsoid((-50 * s + jit(), 5 * s + jit(), Z(0.662)), (80 * s, 75 * s, 72 * s), rotation("y", -15)),
-        Ellipsoid((5 * s + jit(), 35 * s, Z(0.672)), (50 * s, 35 * s, 35 * s)),
-        group=O,
+    # --- abdominal and neck organs ---------------------------------------------------------------
+    def shifted(x: float, y: float, f: float, dx: float = 0.0, dy: float = 0.0) -> Point:
+        return (x * s + dx, y * s + dy, Z(f))
+
+    liver = [
+        Ellipsoid(
+            shifted(-50, 5, 0.662, jit(), jit()), (80 * s, 75 * s, 72 * s), rotation("y", -15)
+        ),
+        Ellipsoid(shifted(5, 35, 0.672, jit()), (50 * s, 35 * s, 35 * s)),
+    ]
+    b.add("liver", "liver", *liver, group=ORGANS)
+    gall = Ellipsoid(shifted(-45, 50, 0.628, jit()), (14 * s, 14 * s, 32 * s), rotation("x", 25))
+    b.add("gallbladder", "gallbladder", gall, group=ORGANS)
+    spleen = Ellipsoid(
+        shifted(95, -40, 0.665, jit(), jit()), (32 * s, 48 * s, 52 * s), rotation("z", 30)
     )
-    b.add("gallbladder", "gallbladder", Ellipsoid((-45 * s + jit(), 50 * s, Z(0.628)), (14 * s, 14 * s, 32 * s), rotation("x", 25)), group=O)
-    b.add("spleen", "spleen", Ellipsoid((95 * s + jit(), -40 * s + jit(), Z(0.665)), (32 * s, 48 * s, 52 * s), rotation("z", 30)), group=O)
-    b.add("stomach", "stomach", Ellipsoid((45 * s + jit(), 30 * s + jit(), Z(0.668)), (45 * s, 35 * s, 58 * s), rotation("y", 20)), group=O)
-    pancreas = [(-20 * s, 10 * s, Z(0.628)), (20 * s, 0.0, Z(0.635)), (70 * s, -25 * s, Z(0.648))]
-    b.add("pancreas", "pancreas", *_chain(pancreas, 13 * s), group=O)
+    b.add("spleen", "spleen", spleen, group=ORGANS)
+    stomach = Ellipsoid(
+        shifted(45, 30, 0.668, jit(), jit()), (45 * s, 35 * s, 58 * s), rotation("y", 20)
+    )
+    b.add("stomach", "stomach", stomach, group=ORGANS)
+    pancreas = [P(-20, 10, 0.628), P(20, 0, 0.635), P(70, -25, 0.648)]
+    b.add("pancreas", "pancreas", *_chain(pancreas, 13 * s), group=ORGANS)
     for side, sx in SIDES:
-        zk = Z(0.612) if side == "left" else Z(0.600)
-        b.add(f"kidney_{side}", "kidney", Ellipsoid((sx * 72 * s + jit(), -48 * s + jit(), zk), (30 * s, 26 * s, 55 * s), rotation("z", sx * 20)), group=O)
+        centre = shifted(sx * 72, -48, 0.612 if side == "left" else 0.600, jit(), jit())
+        kidney = Ellipsoid(centre, (30 * s, 26 * s, 55 * s), rotation("z", sx * 20))
+        b.add(f"kidney_{side}", "kidney", kidney, group=ORGANS)
     for side, sx in SIDES:
-        b.add(f"adrenal_gland_{side}", "adrenal", Ellipsoid((sx * 48 * s, -35 * s, Z(0.650)), (9 * s, 14 * s, 18 * s)), group=O)
+        b.add(f"adrenal_gland_{side}", "adrenal", E(sx * 48, -35, 0.650, (9, 14, 18)), group=ORGANS)
     fill = float(rng.uniform(0.7, 1.3)) ** (1 / 3)
-    b.add("bladder", "bladder", Ellipsoid((0.0, 45 * s, Z(0.505)), (42 * s * fill, 35 * s * fill, 35 * s * fill)), group=O)
+    b.add("bladder", "bladder", E(0, 45, 0.505, (42 * fill, 35 * fill, 35 * fill)), group=ORGANS)
     for side, sx in SIDES:
-        b.add(f"thyroid_{side}", "thyroid", Ellipsoid((sx * 17 * s, 18 * s, Z(0.838)), (9 * s, 9 * s, 22 * s)), group=O)
+        b.add(f"thyroid_{side}", "thyroid", E(sx * 17, 18, 0.838, (9, 9, 22)), group=ORGANS)
 
-    # --- heart and vessels -------------------------------------------------------------------
-    hc = (20 * s + jit(), 35 * s + jit(), Z(0.715))
+    # --- heart and vessels -----------------------------------------------------------------------
+    hc = shifted(20, 35, 0.715, jit(), jit())
     hrot = rotation("z", 30)
 
-    def at(dx: float, dy: float, dz: float) -> tuple[float, float, float]:
+    def at(dx: float, dy: float, dz: float) -> Point:  # relative to the heart's centre
         return (hc[0] + dx * s, hc[1] + dy * s, hc[2] + dz * s)
 
-    b.add("heart_myocardium", "myocardium", Ellipsoid(hc, (62 * s, 52 * s, 60 * s), hrot), group=C)
-    b.add("heart_ventricle_left", "blood", Ellipsoid(at(25, 5, -10), (26 * s, 22 * s, 33 * s), hrot), group=C)
-    b.add("heart_ventricle_right", "blood", Ellipsoid(at(-15, 25, -12), (30 * s, 16 * s, 30 * s), hrot), group=C)
-    b.add("heart_atrium_left", "blood", Ellipsoid(at(5, -30, 22), (28 * s, 16 * s, 18 * s)), group=C)
-    b.add("heart_atrium_right", "blood", Ellipsoid(at(-38, -5, 12), (20 * s, 22 * s, 26 * s)), group=C)
-    pa = [at(-5, 40, 35), (0.0, 5 * s, Z(0.765))]
-    b.add(
-        "pulmonary_artery",
-        "blood",
-        *_chain(pa, 13 * s),
-        *(Capsule(pa[1], (sx * 55 * s, -10 * s, Z(0.758)), 9 * s) for _, sx in SIDES),
-        group=C,
-    )
-    aorta = [at(5, 0, 40), (5 * s, 20 * s, Z(0.775)), (15 * s, -40 * s, Z(0.785)), (22 * s, -32 * s, Z(0.765)), (12 * s, -10 * s, Z(0.585))]
-    b.add("aorta", "blood", *_chain(aorta[:3], 14 * s), *_chain(aorta[2:], 11.5 * s), group=C)
-    ivc = [(-18 * s, -15 * s, Z(0.58)), (-25 * s, 0.0, Z(0.69)), at(-38, -5, 0)]
-    b.add("inferior_vena_cava", "blood", *_chain(ivc, 11 * s), group=C)
-    portal = [(70 * s, -20 * s, Z(0.655)), (0.0, 5 * s, Z(0.645)), (-45 * s, 10 * s, Z(0.655))]
-    b.add("portal_splenic_vein", "blood", *_chain(portal, 6.5 * s), group=C)
-    for side, sx in SIDES:
-        b.add(f"iliac_vena_{side}", "blood", Capsule(ivc[0], (sx * 70 * s, 8 * s, Z(0.515)), 7.5 * s), group=C)
-    for side, sx in SIDES:
-        b.add(f"iliac_artery_{side}", "blood", Capsule(aorta[-1], (sx * 76 * s, 20 * s, Z(0.515)), 6.5 * s), group=C)
+    def chamber(dx: float, dy: float, dz: float, radii: Point, rot: Mat | None = None) -> Ellipsoid:
+        return Ellipsoid(at(dx, dy, dz), (radii[0] * s, radii[1] * s, radii[2] * s), rot)
 
-    # --- spine: C1 at the skull base down to the sacrum ---------------------------------------
+    b.add("heart_myocardium", "myocardium", chamber(0, 0, 0, (62, 52, 60), hrot), group=CARDIAC)
+    b.add("heart_ventricle_left", "blood", chamber(25, 5, -10, (26, 22, 33), hrot), group=CARDIAC)
+    b.add(
+        "heart_ventricle_right", "blood", chamber(-15, 25, -12, (30, 16, 30), hrot), group=CARDIAC
+    )
+    b.add("heart_atrium_left", "blood", chamber(5, -30, 22, (28, 16, 18)), group=CARDIAC)
+    b.add("heart_atrium_right", "blood", chamber(-38, -5, 12, (20, 22, 26)), group=CARDIAC)
+    pa = [at(-5, 40, 35), P(0, 5, 0.765)]
+    branches = [C(pa[1], P(sx * 55, -10, 0.758), 9) for _, sx in SIDES]
+    b.add("pulmonary_artery", "blood", *_chain(pa, 13 * s), *branches, group=CARDIAC)
+    aorta = [at(5, 0, 40), P(5, 20, 0.775), P(15, -40, 0.785), P(22, -32, 0.765), P(12, -10, 0.585)]
+    b.add("aorta", "blood", *_chain(aorta[:3], 14 * s), *_chain(aorta[2:], 11.5 * s), group=CARDIAC)
+    ivc = [P(-18, -15, 0.58), P(-25, 0, 0.69), at(-38, -5, 0)]
+    b.add("inferior_vena_cava", "blood", *_chain(ivc, 11 * s), group=CARDIAC)
+    portal = [P(70, -20, 0.655), P(0, 5, 0.645), P(-45, 10, 0.655)]
+    b.add("portal_splenic_vein", "blood", *_chain(portal, 6.5 * s), group=CARDIAC)
+    for side, sx in SIDES:
+        b.add(f"iliac_vena_{side}", "blood", C(ivc[0], P(sx * 70, 8, 0.515), 7.5), group=CARDIAC)
+    for side, sx in SIDES:
+        b.add(
+            f"iliac_artery_{side}", "blood", C(aorta[-1], P(sx * 76, 20, 0.515), 6.5), group=CARDIAC
+        )
+
+    # --- spine: C1 under the skull down to the sacrum; ribs hang on the thoracic vertebrae ------
     n_lumbar = 6 if anat.lumbar6 else 5
-    levels = [(f"C{i}", 16.0, 12, 10, -25) for i in range(1, 8)]
-    levels += [(f"T{i}", 23.0, 15 + i * 0.5, 13 + i * 0.35, -55) for i in range(1, 13)]
-    levels += [(f"L{i}", 165.0 / n_lumbar, 23, 18, -40) for i in range(1, n_lumbar + 1)]
+    levels = [(f"C{i}", 16.0, 12.0, 10.0, -25.0) for i in range(1, 8)]
+    levels += [(f"T{i}", 23.0, 15 + i * 0.5, 13 + i * 0.35, -55.0) for i in range(1, 13)]
+    levels += [(f"L{i}", 165.0 / n_lumbar, 23.0, 18.0, -40.0) for i in range(1, n_lumbar + 1)]
     top = Z(0.872)
     rib_z: dict[int, float] = {}
     for name, height, ra, rb, cy in levels:
-        hgt, bottom = height * s, top - height * s
-        yc = cy * s
-        body = _tube([(bottom + 0.1 * hgt, 0.0, yc, ra * s, rb * s), (top - 0.1 * hgt, 0.0, yc, ra * s, rb * s)])
-        zm = 0.5 * (top + bottom)
-        back = yc - rb * s
-        spinous = Capsule((0.0, back - 8 * s, zm), (0.0, back - 32 * s, zm - 0.4 * hgt), 4.5 * s)
-        transverse = Capsule((-(ra + 14) * s, back - 6 * s, zm), ((ra + 14) * s, back - 6 * s, zm), 4.5 * s)
-        b.add(f"vertebra_{name}", "spine", body, spinous, transverse, group=V)
+        hgt = height * s
+        bottom, zm = top - hgt, top - hgt / 2
+        yc, back_y = cy * s, (cy - rb) * s
+        body = Tube(
+            (bottom + 0.1 * hgt, top - 0.1 * hgt),
+            (0.0, 0.0),
+            (yc, yc),
+            (ra * s,) * 2,
+            (rb * s,) * 2,
+        )
+        spinous = C((0.0, back_y - 8 * s, zm), (0.0, back_y - 32 * s, zm - 0.4 * hgt), 4.5)
+        transverse = C(
+            (-(ra + 14) * s, back_y - 6 * s, zm), ((ra + 14) * s, back_y - 6 * s, zm), 4.5
+        )
+        b.add(f"vertebra_{name}", "spine", body, spinous, transverse, group=SPINE)
         if name.startswith("T"):
             rib_z[int(name[1:])] = zm
         top = bottom
     if anat.rib13:
         rib_z[13] = rib_z[12] - 26 * s
-    b.add(
-        "sacrum",
-        "spine",
-        _tube([(top - 95 * s, 0.0, -85 * s, 15 * s, 10 * s), (top - 40 * s, 0.0, -70 * s, 40 * s, 18 * s), (top, 0.0, -55 * s, 48 * s, 22 * s)]),
-        group=V,
+    sacrum = Tube(
+        (top - 95 * s, top - 40 * s, top),
+        (0.0, 0.0, 0.0),
+        (-85 * s, -70 * s, -55 * s),
+        (15 * s, 40 * s, 48 * s),
+        (10 * s, 18 * s, 22 * s),
     )
+    b.add("sacrum", "spine", sacrum, group=SPINE)
 
-    # --- ribs and sternum ----------------------------------------------------------------------
-    rib_shape = {  # k: lateral, AP semi-axis of the rib's ellipse, and how far round it runs
+    rib_shape = {  # k: semi-axes of the rib's ellipse (lateral, AP) and how far round it runs
         1: (60, 45, 2.4), 2: (85, 60, 2.5), 3: (105, 70, 2.6), 4: (118, 78, 2.6), 5: (125, 82, 2.6),
         6: (128, 85, 2.6), 7: (128, 86, 2.5), 8: (126, 85, 2.3), 9: (122, 82, 2.2),
         10: (116, 78, 2.1), 11: (108, 72, 1.7), 12: (95, 65, 1.3), 13: (80, 55, 1.0),
@@ -360,52 +401,70 @@ def build_phantom(anat: Anatomy) -> Phantom:
     for side, sx in SIDES:
         for k, zk in rib_z.items():
             ra, rb, th_end = rib_shape[k]
-            thetas = np.linspace(0.25, th_end, 6)
-            drop = 55 * s * (1 - np.cos(thetas)) / 2
-            pts = [
-                (sx * ra * s * math.sin(t), -5 * s - rb * s * math.cos(t), zk - d)
-                for t, d in zip(thetas, drop)
+            pts = [  # from beside the vertebra round the side, dropping towards the front
+                (
+                    sx * ra * s * math.sin(t),
+                    (-5 - rb * math.cos(t)) * s,
+                    zk - 27.5 * s * (1 - math.cos(t)),
+                )
+                for t in np.linspace(0.25, th_end, 6)
             ]
-            b.add(f"rib_{side}_{k}", "bone", *_chain(pts, 6 * s), group=R)
-    b.add("sternum", "bone", _tube([(Z(0.70), 0.0, 85 * s, 14 * s, 7 * s), (Z(0.80), 0.0, 82 * s, 20 * s, 8 * s)]), group=R)
+            b.add(f"rib_{side}_{k}", "bone", *_chain(pts, 6 * s), group=RIBS)
+    b.add("sternum", "bone", T([(0.70, 0, 85, 14, 7), (0.80, 0, 82, 20, 8)]), group=RIBS)
 
     # --- pelvis and legs -------------------------------------------------------------------------
     for side, sx in SIDES:
-        wing = Ellipsoid((sx * 95 * s, -25 * s, Z(0.575)), (14 * s, 68 * s, 52 * s), rotation("z", -sx * 35))
-        socket = Ellipsoid((sx * 90 * s, 0.0, Z(0.515)), (30 * s, 38 * s, 42 * s))
-        ramus = Capsule((sx * 80 * s, 25 * s, Z(0.505)), (sx * 12 * s, 55 * s, Z(0.50)), 10 * s)
-        ischium = Ellipsoid((sx * 60 * s, -40 * s, Z(0.49)), (18 * s, 22 * s, 28 * s))
-        b.add(f"hip_{side}", "spine", wing, socket, ramus, ischium, group=V)
+        wing = E(sx * 95, -25, 0.575, (14, 68, 52), rotation("z", -sx * 35))
+        socket = E(sx * 90, 0, 0.515, (30, 38, 42))
+        ramus = C(P(sx * 80, 25, 0.505), P(sx * 12, 55, 0.50), 10)
+        ischium = E(sx * 60, -40, 0.49, (18, 22, 28))
+        b.add(f"hip_{side}", "spine", wing, socket, ramus, ischium, group=SPINE)
     for side, sx in SIDES:
-        head = Ellipsoid((sx * 90 * s, 0.0, Z(0.515)), (23 * s, 23 * s, 23 * s))
-        neck = Capsule((sx * 90 * s, 0.0, Z(0.515)), (sx * 125 * s, -5 * s, Z(0.49)), 15 * s)
-        troch = Ellipsoid((sx * 135 * s, -10 * s, Z(0.495)), (18 * s, 22 * s, 25 * s))
-        shaft = Capsule((sx * 125 * s, -5 * s, Z(0.485)), (sx * 80 * s, 5 * s, Z(0.30)), 14 * s)
-        condyles = Ellipsoid((sx * 78 * s, 0.0, Z(0.29)), (40 * s, 30 * s, 25 * s))
-        b.add(f"femur_{side}", "bone", head, neck, troch, shaft, condyles, group=PB)
-        b.add(f"patella_{side}", "bone", Ellipsoid((sx * 80 * s, 42 * s, Z(0.29)), (22 * s, 9 * s, 24 * s)), group=PB)
-        plateau = Ellipsoid((sx * 78 * s, 0.0, Z(0.272)), (38 * s, 28 * s, 14 * s))
-        tibia = Capsule((sx * 78 * s, 5 * s, Z(0.27)), (sx * 82 * s, 0.0, Z(0.045)), 15 * s)
-        b.add(f"tibia_{side}", "bone", plateau, tibia, group=PB)
-        b.add(f"fibula_{side}", "bone", Capsule((sx * 108 * s, -18 * s, Z(0.265)), (sx * 105 * s, -12 * s, Z(0.04)), 7 * s), group=PB)
-        b.add(f"tarsal_{side}", "bone", Ellipsoid((sx * 85 * s, 10 * s, Z(0.03)), (25 * s, 45 * s, 22 * s)), group=PB)
-        b.add(f"metatarsal_{side}", "bone", Ellipsoid((sx * 88 * s, 85 * s, Z(0.018)), (28 * s, 38 * s, 10 * s)), group=PB)
-        b.add(f"toes_{side}", "bone", Ellipsoid((sx * 90 * s, 150 * s, Z(0.012)), (30 * s, 22 * s, 9 * s)), group=PB)
+        femur: list[Shape] = [
+            E(sx * 90, 0, 0.515, (23, 23, 23)),  # head
+            C(P(sx * 90, 0, 0.515), P(sx * 125, -5, 0.49), 15),  # neck
+            E(sx * 135, -10, 0.495, (18, 22, 25)),  # greater trochanter
+            C(P(sx * 125, -5, 0.485), P(sx * 80, 5, 0.30), 14),  # shaft
+            E(sx * 78, 0, 0.29, (40, 30, 25)),  # condyles
+        ]
+        b.add(f"femur_{side}", "bone", *femur, group=BONES)
+        b.add(f"patella_{side}", "bone", E(sx * 80, 42, 0.29, (22, 9, 24)), group=BONES)
+        tibia: list[Shape] = [
+            E(sx * 78, 0, 0.272, (38, 28, 14)),
+            C(P(sx * 78, 5, 0.27), P(sx * 82, 0, 0.045), 15),
+        ]
+        b.add(f"tibia_{side}", "bone", *tibia, group=BONES)
+        fibula = C(P(sx * 108, -18, 0.265), P(sx * 105, -12, 0.04), 7)
+        b.add(f"fibula_{side}", "bone", fibula, group=BONES)
+        b.add(f"tarsal_{side}", "bone", E(sx * 85, 10, 0.03, (25, 45, 22)), group=BONES)
+        b.add(f"metatarsal_{side}", "bone", E(sx * 88, 85, 0.018, (28, 38, 10)), group=BONES)
+        b.add(f"toes_{side}", "bone", E(sx * 90, 150, 0.012, (30, 22, 9)), group=BONES)
 
-    # --- shoulder girdle and arms -------------------------------------------------------------------
+    # --- shoulder girdle and arms ----------------------------------------------------------------
     for side, sx in SIDES:
-        b.add(f"clavicle_{side}", "bone", Capsule((sx * 15 * s, 55 * s, Z(0.81)), (sx * 150 * s, -5 * s, Z(0.815)), 8 * s), group=PB)
-        b.add(f"scapula_{side}", "bone", Ellipsoid((sx * 95 * s, -72 * s, Z(0.765)), (50 * s, 8 * s, 70 * s), rotation("z", sx * 15)), group=PB)
-        sh, el, wr, hand = arms[side]
-        b.add(f"humerus_{side}", "bone", Ellipsoid(sh, (22 * s, 22 * s, 22 * s)), Capsule(sh, el, 12 * s), group=PB)
-        b.add(f"radius_{side}", "bone", Capsule((el[0], el[1] + 12 * s, el[2]), (wr[0], wr[1] + 12 * s, wr[2]), 8 * s), group=PB)
-        b.add(f"ulna_{side}", "bone", Capsule((el[0], el[1] - 12 * s, el[2]), (wr[0], wr[1] - 10 * s, wr[2]), 7 * s), group=PB)
-        down = math.copysign(1.0, hand[2] - wr[2])  # +1 when the hand is above the wrist
-
-        def along(d: float, wr: tuple[float, float, float] = wr, down: float = down) -> tuple[float, float, float]:
-            return (wr[0], wr[1], wr[2] + down * d * s)
-
-        b.add(f"carpal_{side}", "bone", Ellipsoid(along(20), (12 * s, 25 * s, 15 * s)), group=PB)
-        b.add(f"metacarpal_{side}", "bone", Ellipsoid(along(65), (9 * s, 30 * s, 32 * s)), group=PB)
-        b.add(f"fingers_{side}", "bone", Ellipsoid(along(140), (9 * s, 30 * s, 42 * s)), group=PB)
+        clavicle = C(P(sx * 15, 55, 0.81), P(sx * 150, -5, 0.815), 8)
+        b.add(f"clavicle_{side}", "bone", clavicle, group=BONES)
+        scapula = E(sx * 80, -70, 0.765, (42, 7, 65), rotation("z", sx * 30))
+        b.add(f"scapula_{side}", "bone", scapula, group=BONES)
+        shoulder, elbow, wrist, hand = arms[side]
+        humerus: list[Shape] = [Ellipsoid(shoulder, (22 * s,) * 3), C(shoulder, elbow, 12)]
+        b.add(f"humerus_{side}", "bone", *humerus, group=BONES)
+        ex, ey, ez = elbow
+        wx, wy, wz = wrist
+        b.add(
+            f"radius_{side}",
+            "bone",
+            C((ex, ey + 12 * s, ez), (wx, wy + 12 * s, wz), 8),
+            group=BONES,
+        )
+        b.add(
+            f"ulna_{side}", "bone", C((ex, ey - 12 * s, ez), (wx, wy - 10 * s, wz), 7), group=BONES
+        )
+        sign = math.copysign(1.0, hand[2] - wz)  # +1 when the hand is above the wrist
+        hand_bones = [("carpal", 20, (12, 25, 15)), ("metacarpal", 65, (9, 30, 32))]
+        for part, d, (rx, ry, rz) in [*hand_bones, ("fingers", 140, (9, 30, 42))]:
+            centre = (wx, wy, wz + sign * d * s)
+            b.add(
+                f"{part}_{side}", "bone", Ellipsoid(centre, (rx * s, ry * s, rz * s)), group=BONES
+            )
     return b.build()

@@ -21,7 +21,6 @@ PT_COLUMNS = (
     "Injection Time",
     "Acquisition Time",
     "Radiopharmaceutical",
-    "Units",
     "Manufacturer",
 )
 CT_COLUMNS = (
@@ -34,7 +33,9 @@ CT_COLUMNS = (
 )
 
 
-def _write(path: str | os.PathLike[str], rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> None:
+def _write(
+    path: str | os.PathLike[str], rows: Sequence[Mapping[str, Any]], columns: Sequence[str]
+) -> None:
     df = pd.DataFrame([{c: r[c] for c in columns} for r in rows], columns=list(columns))
     df["Patient"] = df["Patient"].astype(str)  # "0001" stays text in Excel
     df.to_excel(path, index=False, engine="openpyxl")

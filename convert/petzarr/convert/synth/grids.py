@@ -44,7 +44,7 @@ SIZES: Final[dict[str, Size]] = {
     # neck to upper thigh at ~8 x 8 x 15 mm: every group is drawn, a few labels fall outside
     "tiny": Size(
         "tiny", (64, 64, 48), (7.8125, 7.8125, 15.0), (40, 40, 40), (13.0, 13.0, 18.0),
-        (0.83, 0.87, 0.0, 0.0), 16.0, 64,
+        (0.83, 0.87, 0.0, 0.0), 12.0, 64,
     ),
     # head to knees
     "small": Size(
@@ -63,7 +63,9 @@ def _q(v: float) -> float:
     return round(v * _QUANTUM) / _QUANTUM
 
 
-def _grid(shape_xyz: tuple[int, ...], spacing_xyz: tuple[float, ...], centre_xyz: np.ndarray) -> Grid:
+def _grid(
+    shape_xyz: tuple[int, ...], spacing_xyz: tuple[float, ...], centre_xyz: np.ndarray
+) -> Grid:
     origin = [_q(c - (n - 1) / 2 * sp) for n, sp, c in zip(shape_xyz, spacing_xyz, centre_xyz)]
     return Grid(
         shape=tuple(int(n) for n in shape_xyz[::-1]),  # type: ignore[arg-type]
@@ -82,7 +84,9 @@ def nearest_tie_margin(src: Grid, dst: Grid) -> float:
     0.0
     """
     worst = 0.5
-    for n, sp, o, n_s, sp_s, o_s in zip(dst.shape, dst.spacing, dst.origin, src.shape, src.spacing, src.origin):
+    for n, sp, o, n_s, sp_s, o_s in zip(
+        dst.shape, dst.spacing, dst.origin, src.shape, src.spacing, src.origin
+    ):
         u = (o + sp * np.arange(n) - o_s) / sp_s
         inside = (u > -0.5) & (u < n_s - 0.5)
         if inside.any():
@@ -90,7 +94,9 @@ def nearest_tie_margin(src: Grid, dst: Grid) -> float:
     return worst
 
 
-def place_grids(size: Size, rng: np.random.Generator, *, height_mm: float, z_soles: float) -> tuple[Grid, Grid]:
+def place_grids(
+    size: Size, rng: np.random.Generator, *, height_mm: float, z_soles: float
+) -> tuple[Grid, Grid]:
     """A subject's canonical CT and PET grids.
 
     Parameters

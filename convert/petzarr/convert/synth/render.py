@@ -18,6 +18,7 @@ from scipy.ndimage import gaussian_filter
 
 from petzarr.cohort.layout import ENHANCE_GROUPS
 from petzarr.convert.nifti import Grid
+from petzarr.convert.synth import _kernels
 from petzarr.convert.synth.anatomy import Phantom
 from petzarr.convert.synth.niftiio import NiftiSlabWriter, Orientation
 from petzarr.convert.synth.shapes import paint
@@ -111,20 +112,27 @@ def write_ct(
     ndarray
         Voxel count of each structure id on the CT grid (``luts.size`` entries).
     """
+    groups = list(seg_paths)
+    hu = np.rint(luts.hu).astype(np.int16)
+    labels = np.stack([luts.labels[g] for g in groups])
+    bank = np.rint(_kernels.noise_bank(rng, math.prod(grid.shape)) * CT_NOISE_HU).astype(np.int16)
     counts = np.zeros(luts.size, dtype=np.int64)
-    writers = {g: NiftiSlabWriter(p, grid, np.uint8, orientation) for g, p in seg_paths.items()}
+    writers = [NiftiSlabWriter(seg_paths[g], grid, np.uint8, orientation) for g in groups]
     try:
-        with NiftiSlabWriter(ct_path, grid, np.int16, orientation) as ct:
+        with NiftiSlabWriter(ct_path, grid, np.int16, orientation) as ct_file:
             for z0 in range(0, grid.shape[0], slab):
                 owner = rasterise(phantom, grid, z0, min(z0 + slab, grid.shape[0]))
-                counts += np.bincount(owner.ravel(), minlength=luts.size)
-                hu = luts.hu[owner]
-                hu += rng.standard_normal(owner.shape, dtype=np.float32) * np.float32(CT_NOISE_HU)
-                ct.write(np.rint(hu, out=hu).astype(np.int16))
-                for g, w in writers.items():
-                    w.write(luts.labels[g][owner])
+                offsets = _kernels.row_offsets(
+                    rng, bank, owner.shape[0] * owner.shape[1], owner.shape[2]
+                )
+                ct = np.empty(owner.shape, dtype=np.int16)
+                segs = np.empty((len(groups), *owner.shape), dtype=np.uint8)
+                _kernels.ct_pass(owner, hu, labels, bank, offsets, ct, segs, counts)
+                ct_file.write(ct)
+                for w, seg in zip(writers, segs):
+                    w.write(seg)
     finally:
-        for w in writers.values():
+        for w in writers:
             w.close()
     return counts
 
@@ -160,21 +168,20 @@ def write_pet(
         owner[z0 : z0 + slab] = rasterise(phantom, grid, z0, min(z0 + slab, nz))
     sigma = [fwhm_mm / (2 * math.sqrt(2 * math.log(2))) / sp for sp in grid.spacing]
     halo = int(_TRUNCATE * sigma[0] + 0.5) + 1
-    slope = None
-    if as_int16:
-        slope = float(np.float32(1.5 * float(luts.activity.max()) / 32767))
+    slope = float(np.float32(1.5 * float(luts.activity.max()) / 32767)) if as_int16 else None
+    inv_slope = np.float32(1.0 / slope) if slope else np.float32(0.0)
+    dtype = np.int16 if as_int16 else np.float32
     k = np.float32(PET_NOISE**2 * reference)
-    with NiftiSlabWriter(path, grid, np.int16 if as_int16 else np.float32, orientation, slope) as w:
+    bank = _kernels.noise_bank(rng, math.prod(grid.shape))
+    with NiftiSlabWriter(path, grid, dtype, orientation, slope) as pet_file:
         for z0 in range(0, nz, slab):
             z1 = min(z0 + slab, nz)
             lo, hi = max(z0 - halo, 0), min(z1 + halo, nz)
-            act = gaussian_filter(luts.activity[owner[lo:hi]], sigma, mode="nearest", truncate=_TRUNCATE)
-            act = act[z0 - lo : z0 - lo + (z1 - z0)]
-            np.maximum(act, 0, out=act)
-            noise = rng.standard_normal(act.shape, dtype=np.float32)
-            act += np.sqrt(act * k) * noise
-            np.maximum(act, 0, out=act)
-            if slope is not None:
-                act = np.minimum(np.rint(act / np.float32(slope)), 32767)
-            w.write(act)
+            act = np.empty((hi - lo, *grid.shape[1:]), dtype=np.float32)
+            _kernels.lut(owner[lo:hi], luts.activity, act)
+            act = gaussian_filter(act, sigma, mode="nearest", truncate=_TRUNCATE)[z0 - lo : z1 - lo]
+            offsets = _kernels.row_offsets(rng, bank, act.shape[0] * act.shape[1], act.shape[2])
+            out = np.empty(act.shape, dtype=dtype)
+            _kernels.pet_noise(act, k, bank, offsets, inv_slope, out)
+            pet_file.write(out)
     return slope

@@ -20,6 +20,7 @@ __all__ = [
     "Capsule",
     "Clip",
     "Ellipsoid",
+    "Mat",
     "Shape",
     "Tube",
     "paint",
@@ -72,8 +73,8 @@ class Ellipsoid:
     def bounds(self) -> tuple[Vec, Vec]:
         r = np.eye(3) if self.rot is None else np.asarray(self.rot, dtype=np.float64)
         half = np.sqrt((r**2) @ np.square(self.radii))
-        c = np.asarray(self.centre)
-        return tuple(c - half), tuple(c + half)  # type: ignore[return-value]
+        lo, hi = np.asarray(self.centre) - half, np.asarray(self.centre) + half
+        return (lo[0], lo[1], lo[2]), (hi[0], hi[1], hi[2])
 
     def mask(self, x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
         m = self._matrix().astype(np.float32)
@@ -160,9 +161,7 @@ class Box:
         return self.lo, self.hi
 
     def mask(self, x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
-        inx, iny, inz = (
-            (c >= lo) & (c <= hi) for c, lo, hi in zip((x, y, z), self.lo, self.hi)
-        )
+        inx, iny, inz = ((c >= lo) & (c <= hi) for c, lo, hi in zip((x, y, z), self.lo, self.hi))
         return inz[:, None, None] & iny[None, :, None] & inx[None, None, :]
 
 
@@ -215,7 +214,8 @@ def paint(
     --------
     >>> c = np.arange(5, dtype=np.float32)
     >>> owner = np.zeros((5, 5, 5), np.uint8)
-    >>> _ = paint(owner, c, c, c, [(1, Box((0, 0, 0), (4, 4, 4))), (2, Ellipsoid((2, 2, 2), (1, 1, 1)))])
+    >>> items = [(1, Box((0, 0, 0), (4, 4, 4))), (2, Ellipsoid((2, 2, 2), (1, 1, 1)))]
+    >>> _ = paint(owner, c, c, c, items)
     >>> np.bincount(owner.ravel()).tolist()
     [0, 118, 7]
     """
