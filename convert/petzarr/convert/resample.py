@@ -1,8 +1,8 @@
 """Nearest-neighbour resampling of label maps between canonical grids.
 
 Both grids are axis-aligned in one world frame, so the map from a target voxel to the
-nearest source voxel separates into one index vector per axis; resampling is three
-``take`` calls, no interpolation and no per-voxel affine arithmetic.
+nearest source voxel separates into one index vector per axis; resampling is one
+gather per slice, no interpolation and no per-voxel affine arithmetic.
 """
 
 from __future__ import annotations
@@ -40,15 +40,21 @@ def resample_nearest(labels: np.ndarray, src: Grid, dst: Grid) -> np.ndarray:
     """Resample a ``(z, y, x)`` label map from grid ``src`` onto grid ``dst``.
 
     Target voxels whose nearest source centre lies outside the source volume get label 0.
+    ``labels`` may be any strided view (e.g. a flipped canonical view of the file's array).
     """
     if labels.shape != src.shape:
         raise ValueError(f"label map shape {labels.shape} is not the source grid's {src.shape}")
-    out = labels
-    for axis, idx in enumerate(nearest_indices(src, dst)):
-        out = np.take(out, np.clip(idx, 0, None), axis=axis)
-        outside = idx < 0
-        if outside.any():
-            sl: list[slice | np.ndarray] = [slice(None)] * 3
-            sl[axis] = outside
-            out[tuple(sl)] = 0
+    iz, iy, ix = nearest_indices(src, dst)
+    # one flat (y, x) index per target slice, one gather per slice; voxels outside the
+    # source point at a sentinel 0 appended to the slice buffer, so no masking pass is needed
+    ny, nx = src.shape[1:]
+    plane = iy[:, None] * nx + ix[None, :]
+    plane[(iy[:, None] < 0) | (ix[None, :] < 0)] = ny * nx
+    plane = plane.ravel()
+    buf = np.zeros(ny * nx + 1, dtype=labels.dtype)
+    out = np.zeros(dst.shape, dtype=labels.dtype)
+    for k, z in enumerate(iz):
+        if z >= 0:
+            buf[:-1].reshape(ny, nx)[...] = labels[z]
+            np.take(buf, plane, out=out[k].reshape(-1))
     return out

@@ -11,6 +11,8 @@ from __future__ import annotations
 import time
 import traceback
 import warnings
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -125,35 +127,36 @@ def _write_staged(
 ) -> tuple[dict[str, Any], dict[str, SourceFile], dict[str, int]]:
     """Write the whole store at ``staging``; return its index row, sources and array CRCs.
 
-    One volume is in memory at a time: CT, then PET, then each segmentation (written on
-    the CT grid, resampled once onto the PET grid, written again, dropped).
+    Volumes are processed in turn — CT, PET, then each segmentation (written on the CT
+    grid, resampled once onto the PET grid, written again) — while the next one is read
+    and gunzipped in a background thread: at most two volumes are in memory at once.
     """
     src = task.source
     root = zarr.open_group(zarr_store(staging, task.dest_options), mode="w", zarr_format=3)
     crcs: dict[str, int] = {}
     sources: dict[str, SourceFile] = {}
+    seg_dtype = {
+        g: np.uint8 if (t := task.labels.get(g)) and max(t) <= 255 else np.uint16 for g in src.segs
+    }
+    reads = [("ct", str(src.ct), np.int16), ("pet", str(src.pet), np.float32)]
+    reads += [(layout.SEG_PREFIX + g, str(uri), seg_dtype[g]) for g, uri in src.segs.items()]
 
-    ct = _read(task, str(src.ct), np.int16)
-    sources["ct"], ct_grid = ct.source, ct.grid
-    ct_group = _image_group(root, layout.CT_GROUP, ct, task, crcs)
-    del ct
-    pet = _read(task, str(src.pet), np.float32)
-    sources["pet"], pet_grid = pet.source, pet.grid
-    pet_group = _image_group(root, layout.PET_GROUP, pet, task, crcs)
-    del pet
-
-    for group, uri in src.segs.items():
-        table = task.labels.get(group, {})
-        seg = _read(task, str(uri), np.uint8 if table and max(table) <= 255 else np.uint16)
-        _check_same_grid(seg.grid, ct_grid, str(uri), src)
-        name = layout.SEG_PREFIX + group
-        sources[name] = seg.source
-        attrs = label_attrs(group, table)
-        crcs[f"ct/{name}"] = _write(ct_group, name, seg.data, attrs, task)
-        on_pet = resample_nearest(seg.data, ct_grid, pet_grid)
-        del seg
-        crcs[f"pet/{name}"] = _write(pet_group, name, on_pet, attrs, task)
-        del on_pet
+    for role, uri, vol in _read_ahead(task, reads):
+        sources[role] = vol.source
+        if role == "ct":
+            ct_grid = vol.grid
+            ct_group = _image_group(root, layout.CT_GROUP, vol, task, crcs)
+        elif role == "pet":
+            pet_grid = vol.grid
+            pet_group = _image_group(root, layout.PET_GROUP, vol, task, crcs)
+        else:
+            _check_same_grid(vol.grid, ct_grid, uri, src)
+            group = role.removeprefix(layout.SEG_PREFIX)
+            attrs = label_attrs(group, task.labels.get(group, {}))
+            crcs[f"ct/{role}"] = _write(ct_group, role, vol.data, attrs, task)
+            on_pet = resample_nearest(vol.data, ct_grid, pet_grid)
+            crcs[f"pet/{role}"] = _write(pet_group, role, on_pet, attrs, task)
+        del vol
 
     row = _index_row(task, ct_grid, pet_grid)
     root.attrs.update(
@@ -179,10 +182,27 @@ def _write(
     )
 
 
-def _read(task: SubjectTask, uri: str, dtype: Any) -> NiftiVolume:
-    return read_nifti(
-        uri, task.source_options, dtype=dtype, allow_oblique=task.options.allow_oblique
-    )
+def _read_ahead(
+    task: SubjectTask, reads: list[tuple[str, str, Any]]
+) -> Iterator[tuple[str, str, NiftiVolume]]:
+    """Yield ``(role, uri, volume)`` in order, reading the next file while the caller works.
+
+    Gunzip (ISA-L) releases the GIL, so reading overlaps with compressing the previous volume.
+    """
+
+    def read(item: tuple[str, str, Any]) -> NiftiVolume:
+        _, uri, dtype = item
+        opts = task.source_options
+        return read_nifti(uri, opts, dtype=dtype, allow_oblique=task.options.allow_oblique)
+
+    with ThreadPoolExecutor(1) as reader:
+        pending = reader.submit(read, reads[0])
+        for i, (role, uri, _) in enumerate(reads):
+            vol = pending.result()
+            if i + 1 < len(reads):
+                pending = reader.submit(read, reads[i + 1])
+            yield role, uri, vol
+            del vol
 
 
 def _image_group(
