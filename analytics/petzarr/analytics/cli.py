@@ -253,11 +253,10 @@ def _stats(args: argparse.Namespace) -> int:
     for subject, error in run.failed.items():
         print(f"FAILED {subject}: {error}", file=sys.stderr)
     table = run.table
+    n_subjects = table["Subject"].nunique() if len(table) else 0
     if args.output:
         write_table(table, args.output)
-        print(
-            f"{len(table)} rows for {table['Subject'].nunique() if len(table) else 0} subjects -> {args.output}"
-        )
+        print(f"{len(table)} rows for {n_subjects} subjects -> {args.output}")
     elif len(table):
         cols = [
             c
