@@ -273,7 +273,5 @@ def _stats(args: argparse.Namespace) -> int:
             if c in table
         ]
         print(table[cols].to_string(max_rows=40))
-    print(
-        f"{table['Subject'].nunique() if len(table) else 0} subjects done, {len(run.failed)} failed"
-    )
+    print(f"{n_subjects} subjects done, {len(run.failed)} failed")
     return run.exit_code
