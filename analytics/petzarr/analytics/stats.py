@@ -53,6 +53,24 @@ def subject_stats(
     are NaN, with the reason in ``Note``, where the normalisation is not computable (e.g.
     PET in CNTS, missing weight).
     """
+    # every chunk of a petzarr store exists, so a missing one is damage, not zeros (zarr
+    # reads this setting when an array is opened)
+    with zarr.config.set({"array.read_missing_chunks": False}):
+        return _subject_stats(
+            cohort_url, subject, group, groups, erosion, median, peak, storage_options
+        )
+
+
+def _subject_stats(
+    cohort_url: str,
+    subject: str,
+    group: str,
+    groups: Sequence[str] | None,
+    erosion: Iterable[int],
+    median: bool,
+    peak: bool,
+    storage_options: dict[str, Any] | None,
+) -> pd.DataFrame:
     cohort = open_cohort(cohort_url, storage_options=storage_options)
     root = zarr.open_group(
         zarr_store(cohort.store_url(subject), cohort.storage_options, read_only=True), mode="r"
@@ -76,8 +94,12 @@ def subject_stats(
         float(np.diff(g[d][:2])[0]) if g[d].shape[0] > 1 else 1.0 for d in layout.SPATIAL_DIMS
     )
 
-    # this runs inside a cluster task: the subject's own graph must not go back to the cluster
-    with dask.config.set(scheduler="threads"):
+    # this runs inside a cluster task: the subject's own graph must not go back to the cluster;
+    # every chunk of a petzarr store exists, so a missing one is damage, not zeros
+    with (
+        dask.config.set(scheduler="threads"),
+        zarr.config.set({"array.read_missing_chunks": False}),
+    ):
         table = label_statistics(
             values, maps, spacing_mm=spacing, erosion=erosion, median=median, peak=peak
         )
