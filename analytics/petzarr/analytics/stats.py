@@ -9,6 +9,7 @@ over the store's slab chunks (run on the task's own threads).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,7 +78,7 @@ def _subject_stats(
     )
     if group not in root:
         raise InvalidInputError(f"subject {subject}: no group {group!r} in its store")
-    g = root[group]
+    g: Any = root[group]  # a zarr.Group (checked above); its members are arrays
     image = layout.IMAGE_ARRAY.get(group, group)
     values = da.from_zarr(g[image])
     available = sorted(
@@ -194,7 +195,8 @@ def cohort_stats(
         for item in tqdm(items, desc="stats", unit="subject", disable=not progress):
             results[item[1]] = _job(item)
     else:
-        with _client(client, scheduler, workers) as c:
+        ctx = nullcontext(client) if client is not None else connect(scheduler, workers=workers)
+        with ctx as c:
             keys = [f"stats-{s}" for s in chosen]
             for i, out, lost in map_as_completed(
                 c, _job, items, keys=keys, desc="stats", progress=progress
@@ -207,20 +209,3 @@ def cohort_stats(
         order = ["Subject", "Task", "Erosion Iterations", "Label Index"]
         table = table.sort_values(order, kind="stable").reset_index(drop=True)
     return StatsRun(table=table, failed=failed)
-
-
-class _client:
-    """The given client, or :func:`connect`'s (closed again afterwards)."""
-
-    def __init__(self, client: Any, scheduler: str | None, workers: int | None) -> None:
-        self.client, self.ctx = (
-            client,
-            None if client is not None else connect(scheduler, workers=workers),
-        )
-
-    def __enter__(self) -> Any:
-        return self.client if self.ctx is None else self.ctx.__enter__()
-
-    def __exit__(self, *exc: object) -> None:
-        if self.ctx is not None:
-            self.ctx.__exit__(*exc)
