@@ -23,7 +23,7 @@ def nearest_indices(src: Grid, dst: Grid) -> list[np.ndarray]:
     >>> src = Grid((1, 1, 4), (1.0, 1.0, 1.0), (0.0, 0.0, 0.0))
     >>> dst = Grid((1, 1, 3), (1.0, 1.0, 2.0), (0.0, 0.0, -0.4))
     >>> nearest_indices(src, dst)[2]
-    array([0, 2, -1])
+    array([ 0,  2, -1])
     """
     out = []
     for n_src, s_src, o_src, n_dst, s_dst, o_dst in zip(
