@@ -151,15 +151,16 @@ def test_denominators_from_the_truth(converted, table):
         assert row["Injected Activity [Bq]"] == s.injected_activity_bq
         assert row["Weight [kg]"] == s.weight_kg and row["Height [m]"] == s.height_m
         assert row["Sex"] == s.sex
-        # undecayed, the generator's own denominator bit for bit
-        assert row["Injected Activity [Bq]"] / (row["Weight [kg]"] * 1000.0) == s.suv_denominator
         t = _uptake_s(s)
-        assert row["Uptake Time [s]"] == t and 55 * 60 <= t <= 75 * 60
+        assert row["Uptake Time [s]"] == t == s.uptake_s and 55 * 60 <= t <= 75 * 60
         at_scan = float(decay_correct(s.injected_activity_bq, t, F18_HALF_LIFE_S))
-        assert row["Activity at Scan Start [Bq]"] == at_scan
+        assert row["Activity at Scan Start [Bq]"] == at_scan == s.activity_at_scan_bq
         assert row[SUV] == at_scan / (s.weight_kg * 1000.0)
+        # the generator's own denominator (decayed to scan start, as its PET is) bit for bit
+        assert row[SUV] == s.suv_denominator
         # and against the textbook formula, independently of the library
-        assert row[SUV] == pytest.approx(s.suv_denominator * 2 ** (-t / 6586.2), rel=1e-14)
+        textbook = s.injected_activity_bq * 2 ** (-t / 6586.2) / (s.weight_kg * 1000.0)
+        assert row[SUV] == pytest.approx(textbook, rel=1e-14)
         assert row[SUL_JAMES] == at_scan / (1000.0 * lbm_james(s.weight_kg, s.height_m, s.sex))
         assert row[SUL_JANMA] == at_scan / (1000.0 * lbm_janma(s.weight_kg, s.height_m, s.sex))
         assert row["PET to Bq/mL"] == 1.0

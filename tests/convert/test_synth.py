@@ -221,7 +221,11 @@ def test_pet_is_on_its_own_grid_and_lines_up_in_world_space(cohort):
 def test_mean_pet_in_the_eroded_liver_is_its_true_uptake(cohort):
     root, truth = cohort
     for s in truth.subjects:
-        assert s.suv_denominator == pytest.approx(s.injected_activity_bq / (s.weight_kg * 1000))
+        # the activity decayed to scan start, as the PET is decay-corrected to scan start
+        at_scan = s.injected_activity_bq * 2 ** (-s.uptake_s / 6586.2)
+        assert s.activity_at_scan_bq == pytest.approx(at_scan, rel=1e-14)
+        assert s.suv_denominator == pytest.approx(at_scan / (s.weight_kg * 1000), rel=1e-14)
+        assert 50 * 60 <= s.uptake_s <= 80 * 60
         paths = subject_paths(root, s.subject)
         organs, pet = read_nifti(str(paths["organs"])), read_nifti(str(paths["PT"]))
         core = ndimage.binary_erosion(resample_nearest(organs.data, organs.grid, pet.grid) == 8)

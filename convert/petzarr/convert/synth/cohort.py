@@ -34,8 +34,16 @@ from petzarr.convert.synth.render import make_luts, write_ct, write_pet
 from petzarr.convert.synth.tissues import BODY_COMPOSITION, TISSUES
 from petzarr.convert.synth.truth import CohortTruth, LabelKey, SubjectTruth
 
-__all__ = ["SubjectSpec", "draw_subject", "subject_paths", "write_enhance_cohort", "write_subject"]
+__all__ = [
+    "F18_HALF_LIFE_S",
+    "SubjectSpec",
+    "draw_subject",
+    "subject_paths",
+    "write_enhance_cohort",
+    "write_subject",
+]
 
+F18_HALF_LIFE_S = 6586.2  # s, as petzarr.analytics.norms (convert does not import analytics)
 IMAGES = "imaging-data/images"
 GROUND_TRUTH = "imaging-data/ground-truth"
 DATA_SOURCES = ("AutoPET", "Leipzig", "Careggi")
@@ -86,12 +94,31 @@ class SubjectSpec:
 
     @property
     def injected_activity_bq(self) -> float:
+        """Injected activity [Bq] at injection time (``Injected Activity [MBq]`` x 1e6)."""
         return self.injected_mbq * 1e6
 
     @property
+    def uptake_s(self) -> float:
+        """Seconds from ``injection_time`` to ``acquisition_time`` (whole seconds, as written)."""
+        return float(_seconds(self.acquisition_time) - _seconds(self.injection_time))
+
+    @property
+    def activity_at_scan_bq(self) -> float:
+        """The injected activity decayed to scan start [Bq]: ``A 2^(-uptake / T_1/2)``."""
+        return float(
+            np.float64(self.injected_activity_bq) * np.exp2(-self.uptake_s / F18_HALF_LIFE_S)
+        )
+
+    @property
     def suv_denominator(self) -> float:
-        """Injected activity / weight [Bq/g]."""
-        return self.injected_activity_bq / (self.weight_kg * 1000.0)
+        """Activity at scan start / body weight [Bq/g]: the PET (decay-corrected to scan
+        start) in Bq/mL is SUV x this."""
+        return self.activity_at_scan_bq / (self.weight_kg * 1000.0)
+
+
+def _seconds(clock: str) -> int:
+    h, m, s = (int(v) for v in clock.split(":"))
+    return h * 3600 + m * 60 + s
 
 
 def _clock(seconds: float) -> str:
@@ -256,6 +283,8 @@ def write_subject(root: str | os.PathLike[str], spec: SubjectSpec) -> SubjectTru
         height_m=spec.height_m,
         data_source=spec.data_source,
         injected_activity_bq=spec.injected_activity_bq,
+        uptake_s=spec.uptake_s,
+        activity_at_scan_bq=spec.activity_at_scan_bq,
         suv_denominator=spec.suv_denominator,
         injection_time=spec.injection_time,
         acquisition_time=spec.acquisition_time,
@@ -306,7 +335,8 @@ def write_enhance_cohort(
     >>> import tempfile
     >>> truth = write_enhance_cohort(tempfile.mkdtemp(), subjects=1, seed=5)
     >>> s = truth.subjects[0]
-    >>> s.subject, s.suv_denominator == s.injected_activity_bq / (s.weight_kg * 1000)
+    >>> at_scan = s.injected_activity_bq * 2 ** (-s.uptake_s / 6586.2)
+    >>> s.subject, abs(s.suv_denominator / (at_scan / (s.weight_kg * 1000)) - 1) < 1e-12
     ('0001', True)
     """
     if isinstance(subjects, bool) or not isinstance(subjects, int) or not 1 <= subjects <= 9999:

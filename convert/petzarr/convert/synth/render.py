@@ -54,7 +54,8 @@ def make_luts(phantom: Phantom, suv: Mapping[str, float], denominator: float) ->
     suv : mapping of str to float
         SUV of every tissue in :data:`~petzarr.convert.synth.tissues.TISSUES`.
     denominator : float
-        SUV denominator, injected activity / body weight [Bq/g]; activity = SUV x it.
+        SUV denominator, injected activity decayed to scan start / body weight [Bq/g];
+        activity = SUV x it.
     """
     structures = phantom.structures
     tissues = ["air", *(st.tissue for st in structures)]

@@ -25,11 +25,21 @@ class SubjectTruth:
     sex, age, weight_kg, height_m, data_source : str, int, float, float, str
         Demographics as written to ``PT-details.xlsx``.
     injected_activity_bq : float
-        Injected activity [Bq] (``Injected Activity [MBq]`` x 1e6).
+        Injected activity [Bq] at injection time (``Injected Activity [MBq]`` x 1e6), not
+        decayed.
+    uptake_s : float
+        Seconds from ``injection_time`` to ``acquisition_time``.
+    activity_at_scan_bq : float
+        The injected activity decayed to scan start: ``injected_activity_bq x
+        2^(-uptake_s / 6586.2 s)`` (F-18).
     suv_denominator : float
-        Injected activity / body weight [Bq/g]; PET [Bq/mL] = SUV x this.
+        ``activity_at_scan_bq`` / body weight [Bq/g]. The PET is decay-corrected to scan
+        start, as scanners write it, so PET [Bq/mL] = SUV x this, and SUV = PET /
+        (A_inj 2^(-(t_acq - t_inj) / T_1/2) / W), the convention of
+        :mod:`petzarr.analytics.norms`. (The undecayed ``injected_activity_bq / (1000
+        weight_kg)`` is *not* the SUV denominator.)
     injection_time, acquisition_time : str
-        ``HH:MM:SS``.
+        ``HH:MM:SS``, as written to ``PT-details.xlsx``.
     suv : mapping of (str, int) to float
         True SUV of every label present in the label maps, before blur and noise, keyed
         ``(group name, label id)``, e.g. ``("organs", 8)`` for the liver.
@@ -59,6 +69,8 @@ class SubjectTruth:
     height_m: float
     data_source: str
     injected_activity_bq: float
+    uptake_s: float
+    activity_at_scan_bq: float
     suv_denominator: float
     injection_time: str
     acquisition_time: str
@@ -75,7 +87,8 @@ class SubjectTruth:
     anatomy: Anatomy
 
     def activity(self, group: str, label: int) -> float:
-        """True activity concentration [Bq/mL] of a label: SUV x SUV denominator."""
+        """True activity concentration [Bq/mL] of a label at scan start: SUV x SUV
+        denominator."""
         return self.suv[(group, label)] * self.suv_denominator
 
 
