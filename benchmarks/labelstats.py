@@ -8,7 +8,8 @@ of random seeds, 4-voxel grain) inside an elliptic body cylinder, as segmentatio
 A second, adversarial set of maps draws every voxel's label at random (every voxel its own
 run): the worst case of the run-based kernels.
 
-Printed (median of ``--repeat``; GB/s are float32 value bytes per second, one thread):
+Printed (median of ``--repeat``; seconds are the thread's CPU time, so other processes on
+the machine do not count; GB/s are float32 value bytes per CPU second, i.e. per core):
 - fused: :func:`~petzarr.analytics.labelstats.label_moments` (count/sum/sumsq/min/max of
   every label of every map in one pass), with its error against a float64 numpy reference;
 - bincount: ``np.bincount`` count + sum + sum of squares per map (no min/max);
@@ -76,9 +77,10 @@ def make_blob_maps(shape, body, n_maps, rng, grain=4):
 def timeit(fn, repeat):
     times, out = [], None
     for _ in range(repeat):
-        t0 = time.perf_counter()
+        out = None  # free the previous result first: its memory is reused, not faulted in
+        t0 = time.thread_time()
         out = fn()
-        times.append(time.perf_counter() - t0)
+        times.append(time.thread_time() - t0)
     return statistics.median(times), out
 
 
@@ -94,8 +96,8 @@ def reference_moments(v, lab, n_labels):
 
 
 def bincount_pass(v, maps, n_labels):
-    x = v.ravel()
-    x2 = x.astype(np.float64) ** 2
+    x = v.ravel().astype(np.float64)  # once, not once per call
+    x2 = x * x
     out = []
     for lab in maps:
         flat = lab.ravel()
@@ -122,7 +124,8 @@ def mask_loop(v, maps):
 
 def main() -> None:
     from petzarr.analytics.erosion import erode_labels
-    from petzarr.analytics.labelstats import label_moments, label_statistics
+    from petzarr.analytics.labelstats import label_moments
+    from petzarr.analytics.labeltable import label_statistics
     from petzarr.analytics.median import label_medians
     from petzarr.analytics.suvpeak import label_peaks
 
@@ -157,6 +160,13 @@ def main() -> None:
         peak=True,
     )
 
+    t0 = time.thread_time()
+    np.ones(maps[0].size, np.uint8)
+    touch = time.thread_time() - t0
+    print(
+        f"first touch of a fresh {maps[0].nbytes / 1e6:.0f} MB array (page faults): {touch:.3f} s"
+    )
+
     def rate(t):
         return f"{t:7.3f} s  {gb / t:6.2f} GB/s"
 
@@ -173,6 +183,14 @@ def main() -> None:
             np.max(np.abs(mom.std[i][ok] - std[ok]) / std[ok]),
         )
     print(f"  max relative error of mean/std vs float64 two-pass numpy: {worst:.2e}")
+    import dask
+    import dask.array as da
+
+    lazy_v = da.from_array(v, chunks=(64, *shape[1:]))
+    lazy_maps = [da.from_array(m, chunks=(64, *shape[1:])) for m in maps]
+    with dask.config.set(scheduler="synchronous"):  # in this thread: its CPU time counts
+        t_dask, _ = timeit(lambda: label_moments(lazy_v, lazy_maps).compute(), args.repeat)
+    print(f"fused pass via Dask (64-slice blocks, tree reduction) {rate(t_dask)}")
     t_bc, _ = timeit(lambda: bincount_pass(v, maps, n_labels), args.repeat)
     print(f"np.bincount (count,sum,sumsq; no min/max)          {rate(t_bc)}")
     if not args.quick:

@@ -103,6 +103,15 @@ def test_uint16_and_mixed_maps(data):
     check(mom, values, [maps[0], wide], int(wide.max()) + 1)
 
 
+def test_uint16_labels_differing_in_the_high_byte_only():
+    # 256 and 512 share their low byte: a byte-wide change detector must still split them
+    values = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
+    lab = np.full(values.shape, 256, np.uint16)
+    lab[:, :, 2:] = 512
+    lab[1, 2, 3] = 768
+    check(label_moments(values, [lab]), values, [lab], 769)
+
+
 def test_default_n_labels(data):
     _, maps = data
     assert default_n_labels(maps) == 256

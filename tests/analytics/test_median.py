@@ -103,6 +103,13 @@ def test_ties_and_integer_values():
     np.testing.assert_array_equal(label_medians(values, [lab])[0], reference(values, lab, 5))
 
 
+def test_uint16_labels_differing_in_the_high_byte_only():
+    values = np.random.default_rng(6).normal(0, 1, (3, 4, 6)).astype(np.float32)
+    lab = np.full(values.shape, 256, np.uint16)
+    lab[:, :, 3:] = 512
+    np.testing.assert_array_equal(label_medians(values, [lab])[0], reference(values, lab, 513))
+
+
 def test_even_count_is_mean_of_middle_values():
     values = np.array([1.0, 2.0, 10.0, 20.0, 7.0], np.float32).reshape(1, 1, 5)
     lab = np.array([1, 1, 1, 1, 2], np.uint8).reshape(1, 1, 5)

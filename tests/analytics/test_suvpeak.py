@@ -103,6 +103,13 @@ def test_random_volumes_and_tilings(shape, spacing, seed, tile):
         suvpeak._TILE_ROWS = saved
 
 
+def test_uint16_labels_differing_in_the_high_byte_only():
+    values = hot_volume(np.random.default_rng(9), (6, 7, 9))
+    lab = np.full(values.shape, 256, np.uint16)
+    lab[:, :, 4:] = 512
+    assert_matches(values, [lab], (2.0, 2.0, 2.0))
+
+
 def test_uniform_values_give_the_value():
     values = np.full((9, 10, 11), 3.25, np.float32)
     lab = np.ones(values.shape, np.uint8)
@@ -120,6 +127,26 @@ def test_peak_of_a_hot_sphere_and_tie_order():
     assert peaks.value[0, 1] == 1.0
     _, where = brute_force(v, lab, (2.0, 1.65, 1.65))
     assert tuple(peaks.index[0, 1]) == where[1]
+
+
+def test_differences_below_float32_resolution_are_resolved():
+    # the float32 screen cannot tell these spheres apart (1e-12 relative); the float64
+    # confirmation must still find the right one, for float64 input with a wide range
+    rng = np.random.default_rng(7)
+    values = np.full((8, 9, 10), 1e4) + rng.normal(0, 1e-8, (8, 9, 10))
+    values[0, 0, 0] = 1e7  # a far-away hot voxel widens the rounding bound
+    values[5, 4, 6] += 3e-8
+    lab = np.zeros(values.shape, np.uint8)
+    lab[3:, 2:, 2:] = 1
+    lab[0, 0, 0] = 2
+    assert_matches(values, [lab], (2.0, 2.0, 2.0))
+
+
+def test_negative_values():
+    rng = np.random.default_rng(8)
+    values = rng.normal(-500.0, 300.0, (7, 8, 9)).astype(np.float32)
+    lab = rng.integers(0, 3, values.shape, np.uint8)
+    assert_matches(values, [lab], (2.0, 1.65, 1.65))
 
 
 def test_int16_values_and_radius():

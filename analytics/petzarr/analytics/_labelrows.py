@@ -18,6 +18,7 @@ from petzarr.cohort.errors import InvalidInputError
 __all__ = [
     "check_label_maps",
     "parse_spacing",
+    "row_runs",
     "row_segments",
     "segment_buffers",
     "segment_sums",
@@ -36,20 +37,23 @@ def segment_buffers(nx):  # pragma: no cover - compiled
 
 
 @numba.njit(nogil=True, cache=True, inline="always")
-def row_segments(maps, z, y, words, change, starts):  # pragma: no cover - compiled
-    """Cut row ``(z, y)`` into segments on which every map in ``maps`` is constant.
+def _mark_changes(row, change):  # pragma: no cover - compiled
+    # views from index 0 (no negative-index checks): LLVM vectorises this byte loop. The
+    # compare, not a XOR, marks the change: a XOR of uint16 labels truncated to a byte
+    # would miss labels that differ in their high byte only
+    n = row.shape[0] - 1
+    if n <= 0:
+        return
+    after = row[1:]
+    before = row[:n]
+    out = change[1 : n + 1]
+    for x in range(n):
+        out[x] |= np.uint8(after[x] != before[x])
 
-    ``words``, ``change`` and ``starts`` come from :func:`segment_buffers`. On return
-    ``starts[:ns + 1]`` holds the segment starts followed by ``nx``; the return value is
-    ``ns``.
-    """
+
+@numba.njit(nogil=True, cache=True, inline="always")
+def _collect(words, change, starts):  # pragma: no cover - compiled
     nx = starts.shape[0] - 1
-    words[:] = 0
-    for m in range(len(maps)):
-        row = maps[m][z, y]
-        # byte XOR/OR over contiguous rows: LLVM vectorises this; labels are read once here
-        for x in range(1, nx):
-            change[x] |= row[x] ^ row[x - 1]
     if nx > 0:
         change[0] = 1
     # boundaries are sparse (tens per row): skip 8 bytes at a time and find the set bytes
@@ -65,6 +69,28 @@ def row_segments(maps, z, y, words, change, starts):  # pragma: no cover - compi
             word &= ~(np.uint64(0xFF) << np.uint64(tz & ~7))
     starts[ns] = nx
     return ns
+
+
+@numba.njit(nogil=True, cache=True, inline="always")
+def row_segments(maps, z, y, words, change, starts):  # pragma: no cover - compiled
+    """Cut row ``(z, y)`` into segments on which every map in ``maps`` is constant.
+
+    ``words``, ``change`` and ``starts`` come from :func:`segment_buffers`. On return
+    ``starts[:ns + 1]`` holds the segment starts followed by ``nx``; the return value is
+    ``ns``. Each map's row is read once.
+    """
+    words[:] = 0
+    for m in range(len(maps)):
+        _mark_changes(maps[m][z, y], change)
+    return _collect(words, change, starts)
+
+
+@numba.njit(nogil=True, cache=True, inline="always")
+def row_runs(row, words, change, starts):  # pragma: no cover - compiled
+    """Like :func:`row_segments` for one map's row: its runs of equal labels."""
+    words[:] = 0
+    _mark_changes(row, change)
+    return _collect(words, change, starts)
 
 
 @numba.njit(nogil=True, cache=True, inline="always", fastmath={"reassoc", "contract", "nsz"})

@@ -66,7 +66,7 @@ def _erode_numpy(labels: NDArray[Any], iterations: int) -> NDArray[Any]:
     if iterations == 0:
         return cur.copy()
     # ping-pong between two buffers; the input is never written
-    buffers = [np.empty_like(cur), np.empty_like(cur) if iterations > 1 else None]
+    buffers = [np.empty_like(cur) for _ in range(min(iterations, 2))]
     for i in range(iterations):
         dst = buffers[i % 2]
         _erode_once(cur, dst)
