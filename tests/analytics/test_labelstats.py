@@ -257,3 +257,22 @@ def test_noncontiguous_input(data):
     v = np.asfortranarray(values)[:, ::-1]
     m = [np.asfortranarray(x)[:, ::-1] for x in maps]
     check(label_moments(v, m, n_labels=12), np.ascontiguousarray(v), m, 12)
+
+
+@pytest.mark.cluster
+def test_on_a_multiprocess_cluster(data, cluster):
+    from distributed import Client
+
+    values, maps = data
+    frames = np.stack([values, values * 2])
+    lazy = label_moments(
+        da.from_array(frames, chunks=(1, 3, 11, 13)),
+        [da.from_array(m, chunks=(3, 11, 13)) for m in maps],
+        n_labels=12,
+    )
+    with Client(cluster) as client:
+        got = lazy.compute(scheduler=client)
+    want = label_moments(frames, maps, n_labels=12)
+    np.testing.assert_array_equal(got.count, want.count)
+    np.testing.assert_allclose(got.mean, want.mean, rtol=1e-13)
+    np.testing.assert_allclose(got.m2, want.m2, rtol=1e-11, atol=1e-6)
