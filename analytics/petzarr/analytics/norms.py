@@ -29,9 +29,10 @@ A injected activity [Bq], decay-corrected to scan start when the times are known
     (``hedypet/preprocessing/normalization.py``, ``lbm_ct_decazes``): 0.923 g/mL the
     density of adipose tissue, and division by 0.716, the extrapolation from the VI region
     to the whole body (read as VI fat being 71.6% of whole-body fat; taken from hedyPET's
-    code, the paper's own text was not at hand to check it against). hedyPET counts TotalSegmentator ``tissue_types``
-    labels 1 and 2 (subcutaneous and torso fat) from the lowest slice of the ``total``
-    labels hip_left/hip_right (77, 78) to the highest slice of the skull (91), inclusive.
+    code, the paper's own text was not at hand to check it against). hedyPET counts
+    TotalSegmentator ``tissue_types`` labels 1 and 2 (subcutaneous and torso fat) from the
+    lowest slice of the ``total`` labels hip_left/hip_right (77, 78) to the highest slice
+    of the skull (91), inclusive.
     petzarr takes the top of the field of view as the vertex unless told otherwise
     (ENHANCE.PET has no skull label: it was removed for anonymisation).
 
