@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -14,18 +15,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add the analytics subcommands to the ``petzarr`` parser."""
     p = sub.add_parser(
         "patlak",
-        help="Patlak Ki from TAC and input-function tables",
+        help="Patlak Ki from a cohort, or from TAC and input-function tables",
         description="Patlak graphical analysis for every region x input function x number of "
-        "regression frames at once. TACS: region TACs (petzarr/hedyPET TAC columns, or "
-        "hedyPET's region_tacs layout); INPUT_FUNCTIONS: input-function TACs in the same "
-        "columns, or a CSV of time [s], activity. Default = hedyPET's definition: time in "
-        "minutes, cumulative Simpson integral of the input function from the first frame "
-        "middle, OLS over the last n frames (n = 2..8).",
+        "regression frames at once. COHORT: the TACs and hedyPET's image-derived aorta input "
+        "functions are computed from the cohort's dynamic PET (one Dask task per subject), "
+        "--ki-map also writes each subject's voxel-wise Ki map into its store. Or from tables: "
+        "--tacs: region TACs (petzarr/hedyPET TAC columns, or hedyPET's region_tacs layout); "
+        "--input-functions: input-function TACs in the same columns, or a CSV of time [s], "
+        "activity (with COHORT they replace the image-derived ones). Default = hedyPET's "
+        "definition: time in minutes, cumulative Simpson integral of the input function from "
+        "the first frame middle, OLS over the last n frames (n = 2..8).",
     )
-    p.add_argument("--tacs", required=True, help="region TAC table (.parquet, .csv, .csv.gz)")
+    p.add_argument(
+        "cohort", nargs="?", metavar="COHORT", help="cohort folder or s3:// prefix (or --tacs)"
+    )
+    p.add_argument("--tacs", help="region TAC table (.parquet, .csv, .csv.gz), instead of COHORT")
     p.add_argument(
         "--input-functions",
-        required=True,
         nargs="+",
         metavar="TABLE",
         help="input-function table(s), or time,activity CSV(s)",
@@ -41,10 +47,26 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="integrate the input function from injection (t = 0, activity 0)",
     )
+    _dynamic_cohort_args(p, optional_cohort=True)
+    p.add_argument(
+        "--ki-map",
+        action="store_true",
+        help="with COHORT: write each subject's voxel-wise Ki map as pet_dynamic/patlak_ki",
+    )
+    p.add_argument(
+        "--ki-input-function",
+        metavar="ID",
+        help="input function of the Ki map (default aortavois_ml-1_width-3_aorta_descending_lower)",
+    )
+    p.add_argument(
+        "--ki-frames", type=int, help="regression frames of the Ki map (default 7, or --t-star)"
+    )
     p.set_defaults(run=_patlak)
 
     _register_norms(sub)
     _register_stats(sub)
+    _register_tacs(sub)
+    _register_input_functions(sub)
 
 
 def _register_norms(sub: argparse._SubParsersAction) -> None:
@@ -186,7 +208,16 @@ def write_table(df: pd.DataFrame, path: str) -> None:
 
 def _patlak(args: argparse.Namespace) -> int:
     from petzarr.analytics.patlak import patlak_from_files
+    from petzarr.cohort.errors import InvalidInputError
 
+    if args.cohort is not None:
+        if args.tacs:
+            raise InvalidInputError("give COHORT or --tacs, not both")
+        return _patlak_cohort(args)
+    if not args.tacs or not args.input_functions:
+        raise InvalidInputError("give COHORT, or --tacs and --input-functions")
+    if args.ki_map:
+        raise InvalidInputError("--ki-map needs COHORT: the map is computed from its dynamic PET")
     table = patlak_from_files(
         Path(args.tacs),
         [Path(p) for p in args.input_functions],
@@ -197,6 +228,135 @@ def _patlak(args: argparse.Namespace) -> int:
     write_table(table, args.output)
     print(f"{len(table)} Patlak fits -> {args.output}")
     return 0
+
+
+def _patlak_cohort(args: argparse.Namespace) -> int:
+    from petzarr.analytics.cohort_kinetics import DEFAULT_KI_INPUT_FUNCTION, cohort_patlak
+    from petzarr.analytics.patlak import read_input_function
+
+    users = [read_input_function(Path(p)) for p in args.input_functions or ()] or None
+    run = cohort_patlak(
+        args.cohort,
+        n_frames=args.frames,
+        t_star=args.t_star,
+        from_injection=args.from_injection,
+        input_functions=users,
+        groups=args.groups,
+        erosion=args.erosion,
+        ki_map=args.ki_map,
+        ki_input_function=args.ki_input_function or DEFAULT_KI_INPUT_FUNCTION,
+        ki_frames=args.ki_frames,
+        **_cohort_kwargs(args),
+    )
+    _print_failed(run.failed)
+    write_table(run.table, args.output)
+    n = run.table["Subject"].nunique() if len(run.table) else 0
+    maps = f", {len(run.ki_maps)} Ki maps written" if args.ki_map else ""
+    print(f"{len(run.table)} Patlak fits for {n} subjects -> {args.output}{maps}")
+    print(f"{n} subjects done, {len(run.failed)} failed")
+    return run.exit_code
+
+
+def _dynamic_cohort_args(
+    p: argparse.ArgumentParser, *, optional_cohort: bool = False, regions: bool = True
+) -> None:
+    """Options of the dynamic-PET cohort commands (tacs, input-functions, patlak COHORT)."""
+    if not optional_cohort:
+        p.add_argument("cohort", metavar="COHORT", help="cohort folder or s3:// prefix")
+        p.add_argument("--subjects", type=_ids, help="comma-separated subject ids (default all)")
+    else:
+        p.add_argument("--subjects", type=_ids, help="with COHORT: subject ids (default all)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int, help="local cluster worker processes")
+    where.add_argument("--scheduler", help="address of a running Dask scheduler")
+    where.add_argument("--serial", action="store_true", help="no cluster: run in this process")
+    p.add_argument("--anon", action="store_true", help="read the cohort unsigned")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    if regions:
+        p.add_argument("--groups", type=_ids, help="label maps, e.g. total,tissue (default: all)")
+        p.add_argument(
+            "--erosion", type=_ints, default=[0], help="erosion iterations, e.g. 0,1 (default 0)"
+        )
+
+
+def _cohort_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    from petzarr.cohort.storage import storage_options
+
+    return {
+        "subjects": args.subjects,
+        "scheduler": args.scheduler,
+        "workers": args.workers,
+        "serial": args.serial,
+        "progress": not args.no_progress,
+        "storage_options": storage_options(args.cohort, anon=args.anon),
+    }
+
+
+def _print_failed(failed: dict[str, str]) -> None:
+    import sys
+
+    for subject, error in failed.items():
+        print(f"FAILED {subject}: {error}", file=sys.stderr)
+
+
+def _register_tacs(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "tacs",
+        help="time-activity curves of every label of every subject's dynamic PET",
+        description="Per-frame mean, STD (ddof 0) and voxel count of every label of every "
+        "label map (and its erosions) of every subject's dynamic PET, in one streamed pass "
+        "over the 4D data per subject; one long table with hedyPET's columns, one Dask task "
+        "per subject. Exit 0 when every subject succeeded, 1 when some failed.",
+    )
+    _dynamic_cohort_args(p)
+    p.add_argument(
+        "-o", "--output", default="tacs.parquet", help="output table (default tacs.parquet)"
+    )
+    p.set_defaults(run=_tacs)
+
+
+def _tacs(args: argparse.Namespace) -> int:
+    from petzarr.analytics.tacs import cohort_tacs
+
+    run = cohort_tacs(args.cohort, groups=args.groups, erosion=args.erosion, **_cohort_kwargs(args))
+    return _write_run(run.table, run.failed, run.exit_code, args.output, "TAC rows")
+
+
+def _register_input_functions(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "input-functions",
+        help="hedyPET's image-derived aorta input functions of every subject",
+        description="The aorta of seg_total, split into hedyPET's four segments on the mean "
+        "of the frames starting before 40 s, with three cylindrical VOI versions "
+        "(aortavois_ml-1_width-3, aortavois_ml-2_width-5, aortavois_ml-full_width-3); their "
+        "TACs in the TAC table's columns (hedyPET's input_function_tacs layout).",
+    )
+    _dynamic_cohort_args(p, regions=False)
+    p.add_argument(
+        "-o",
+        "--output",
+        default="input_functions.parquet",
+        help="output table (default input_functions.parquet)",
+    )
+    p.set_defaults(run=_input_functions)
+
+
+def _input_functions(args: argparse.Namespace) -> int:
+    from petzarr.analytics.cohort_kinetics import cohort_input_functions
+
+    run = cohort_input_functions(args.cohort, **_cohort_kwargs(args))
+    return _write_run(run.table, run.failed, run.exit_code, args.output, "input-function rows")
+
+
+def _write_run(
+    table: pd.DataFrame, failed: dict[str, str], code: int, output: str, what: str
+) -> int:
+    _print_failed(failed)
+    write_table(table, output)
+    n = table["Subject"].nunique() if len(table) else 0
+    print(f"{len(table)} {what} for {n} subjects -> {output}")
+    print(f"{n} subjects done, {len(failed)} failed")
+    return code
 
 
 def _register_stats(sub: argparse._SubParsersAction) -> None:

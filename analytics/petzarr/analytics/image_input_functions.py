@@ -1,0 +1,209 @@
+"""hedyPET's image-derived input functions, from a converted cohort.
+
+:func:`subject_input_functions` takes the ``aorta`` of a subject's ``seg_total`` on the dynamic
+PET grid, the mean of the frames starting before 40 s, hedyPET's four aorta segments and its
+three cylindrical VOI versions (:mod:`~petzarr.analytics.aorta`,
+:mod:`~petzarr.analytics.input_function`, reimplementing nifti_dynamic 0.3.1), and the TAC of
+every VOI, in the columns of the TAC table — the layout of hedyPET's
+``input_function_tacs_80.csv.gz``. Only the aorta's bounding box of the early frames and the
+VOIs' bounding box of every frame are read, one frame at a time.
+:func:`cohort_input_functions` runs it as one Dask task per subject.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Final
+
+import numpy as np
+import pandas as pd
+import zarr
+
+from petzarr.analytics.aorta import AORTA_SEGMENTS
+from petzarr.analytics.cohort_run import CohortRun, run_subjects
+from petzarr.analytics.dynamic_group import DynamicGroup, open_dynamic
+from petzarr.analytics.input_function import (
+    EARLY_FRAMES_BEFORE_S,
+    HEDYPET_VOIS,
+    input_function_vois,
+)
+from petzarr.analytics.labelstats import LabelMoments, accumulate_block
+from petzarr.analytics.tacs import TAC_COLUMNS, concat_sorted, finish_tac_table, moments_table
+from petzarr.cohort.errors import InvalidInputError, PetZarrError
+
+__all__ = ["AORTA", "cohort_input_functions", "subject_input_functions"]
+
+#: TotalSegmentator's class name of the aorta.
+AORTA: Final = "aorta"
+
+
+def subject_input_functions(
+    cohort_url: str,
+    subject: str,
+    *,
+    vois: Sequence[tuple[float | None, int]] = HEDYPET_VOIS,
+    aorta_group: str = "total",
+    aorta_label: str = AORTA,
+    early_before_s: float = EARLY_FRAMES_BEFORE_S,
+    storage_options: dict[str, Any] | None = None,
+) -> pd.DataFrame:
+    """hedyPET's image-derived input functions of one subject, as a TAC table.
+
+    Parameters
+    ----------
+    cohort_url, subject : str
+        Cohort root and subject id.
+    vois : sequence of (volume_ml or None, width_px)
+        VOI versions (default hedyPET's three: 1 mL x 3 px, 2 mL x 5 px, full length x 3 px).
+    aorta_group, aorta_label : str
+        The label map and class holding the aorta (TotalSegmentator ``total``, ``aorta``).
+    early_before_s : float
+        Frames starting before this [s] make the early-uptake image (hedyPET: 40 s).
+    storage_options : dict, optional
+        fsspec options for a remote cohort.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :data:`~petzarr.analytics.tacs.TAC_COLUMNS`: ``Task`` = the VOI version
+        (``aortavois_ml-1_width-3``, ...), ``Label Index`` 1..4 = ``aorta_ascending``,
+        ``aorta_top``, ``aorta_descending_upper``, ``aorta_descending_lower``, erosion 0.
+        As an input function its identifier is ``<Task>_<Label Name>``.
+
+    Examples
+    --------
+    See ``tests/analytics/test_cohort_kinetics.py``; an aorta needs a phantom of some size.
+    """
+    with zarr.config.set({"array.read_missing_chunks": False}):
+        try:
+            dyn = open_dynamic(cohort_url, subject, storage_options=storage_options)
+            maps, box = _voi_maps(dyn, vois, aorta_group, aorta_label, early_before_s)
+            return _voi_tacs(dyn, maps, box)
+        except PetZarrError as exc:
+            if f"subject {subject}" in str(exc):
+                raise
+            raise type(exc)(f"subject {subject}: {exc}") from exc
+
+
+def _voi_maps(
+    dyn: DynamicGroup,
+    vois: Sequence[tuple[float | None, int]],
+    aorta_group: str,
+    aorta_label: str,
+    early_before_s: float,
+) -> tuple[dict[str, np.ndarray], tuple[slice, ...]]:
+    """The VOI maps (full grid, uint8) and the bounding box of all their voxels."""
+    seg = dyn.label_map(aorta_group)
+    ids = [i for i, name in dyn.label_names(aorta_group).items() if name == aorta_label]
+    if len(ids) != 1:
+        raise InvalidInputError(
+            f"seg_{aorta_group} has {len(ids)} labels named {aorta_label!r} (need one); "
+            "is it TotalSegmentator's 'total' map?"
+        )
+    mask = np.asarray(seg[...]) == ids[0]
+    box = _bounding_box(mask)
+    if box is None:
+        raise InvalidInputError(
+            f"seg_{aorta_group} has no {aorta_label!r} voxels on the dynamic PET grid; the "
+            "field of view must cover the thorax"
+        )
+    early = _early_mean(dyn, box, early_before_s)
+    maps = input_function_vois(mask, early, dyn.spacing_mm, vois=vois)
+    union = np.zeros(mask.shape, dtype=bool)
+    for m in maps.values():
+        union |= m > 0
+    voi_box = _bounding_box(union)
+    if voi_box is None:  # pragma: no cover - input_function_vois raises first
+        raise InvalidInputError("no input-function VOI could be placed in the aorta")
+    return maps, voi_box
+
+
+def _bounding_box(mask: np.ndarray) -> tuple[slice, ...] | None:
+    where = [np.flatnonzero(mask.any(axis=other)) for other in ((1, 2), (0, 2), (0, 1))]
+    if where[0].size == 0:
+        return None
+    return tuple(slice(int(w[0]), int(w[-1]) + 1) for w in where)
+
+
+def _early_mean(dyn: DynamicGroup, box: tuple[slice, ...], before_s: float) -> np.ndarray:
+    """Mean of the frames starting before ``before_s`` inside ``box``, zero elsewhere.
+
+    Only the aorta's voxels are ever looked at (segments and VOIs read the early image there
+    alone), so only its bounding box is read. Frames are added one by one in float32 and the
+    sum divided by their number, as numpy's ``pet[:n].mean(axis=0)`` (and nifti_dynamic's
+    ``average_early_pet_frames``) computes it, so thresholds round the same way.
+    """
+    start = dyn.frame_start_s
+    n = int(np.count_nonzero(start < before_s))
+    if n == 0:
+        raise InvalidInputError(
+            f"no frame starts before {before_s} s (first at {start[0]} s); the early-uptake "
+            "image needs the bolus' first pass"
+        )
+    pet: Any = dyn.pet
+    acc = np.asarray(pet[(0, *box)], dtype=np.float32).copy()
+    for t in range(1, n):
+        acc += np.asarray(pet[(t, *box)], dtype=np.float32)
+    early = np.zeros(dyn.pet.shape[1:], dtype=np.float32)  # untouched pages cost no memory
+    early[box] = acc / np.float32(n)
+    return early
+
+
+def _voi_tacs(
+    dyn: DynamicGroup, maps: dict[str, np.ndarray], box: tuple[slice, ...]
+) -> pd.DataFrame:
+    """TACs of every VOI map, reading the VOIs' bounding box frame by frame."""
+    cropped = [np.ascontiguousarray(m[box]) for m in maps.values()]
+    n_labels = max(AORTA_SEGMENTS) + 1
+    pet: Any = dyn.pet
+    nt = pet.shape[0]
+    packed = np.empty((nt, len(cropped), n_labels, 5))
+    for t in range(nt):
+        frame = np.asarray(pet[(t, *box)])
+        packed[t] = accumulate_block(frame, cropped, n_labels=n_labels)
+    table = moments_table(
+        LabelMoments.from_packed(packed),
+        [(task, 0) for task in maps],
+        frame_mid_s=dyn.frame_mid_s,
+        voxel_ml=dyn.voxel_ml,
+    )
+    table.insert(0, "Subject", dyn.subject)
+    table.insert(3, "Label Name", table["Label Index"].map(AORTA_SEGMENTS))
+    return finish_tac_table(table)
+
+
+def cohort_input_functions(
+    cohort_url: str,
+    *,
+    vois: Sequence[tuple[float | None, int]] = HEDYPET_VOIS,
+    subjects: Sequence[str] | None = None,
+    client: Any = None,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    serial: bool = False,
+    progress: bool = True,
+    storage_options: dict[str, Any] | None = None,
+    anon: bool = False,
+) -> CohortRun:
+    """:func:`subject_input_functions` for every (or the chosen) subject, one Dask task each.
+
+    Returns a :class:`~petzarr.analytics.cohort_run.CohortRun`: ``table`` holds the
+    input-function TACs of every subject that succeeded (columns
+    :data:`~petzarr.analytics.tacs.TAC_COLUMNS`), ``failed`` maps subject -> error.
+    Options as :func:`petzarr.analytics.tacs.cohort_tacs`.
+    """
+    results, failed = run_subjects(
+        subject_input_functions,
+        cohort_url,
+        desc="input-functions",
+        subjects=subjects,
+        client=client,
+        scheduler=scheduler,
+        workers=workers,
+        serial=serial,
+        progress=progress,
+        storage_options=storage_options,
+        anon=anon,
+        kwargs={"vois": list(vois)},
+    )
+    return CohortRun(table=concat_sorted(list(results.values()), TAC_COLUMNS), failed=failed)
