@@ -46,8 +46,8 @@ def group_attrs(
         {"name": n, "type": "space", "unit": "millimeter"} for n in layout.SPATIAL_DIMS
     ]
     scale, translation = list(grid.spacing), list(grid.origin)
-    if frame_axis:
-        axes.insert(0, {"name": "t", "type": "time", "unit": "second"})
+    if frame_axis:  # frames are of unequal length: the axis counts frames, no time unit
+        axes.insert(0, {"name": "t", "type": "time"})
         scale, translation = [1.0, *scale], [0.0, *translation]
     return {
         "ome": {

@@ -35,13 +35,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "convert",
         help="convert a NIfTI cohort to a petzarr Zarr cohort",
-        description="Convert SOURCE (an ENHANCE-layout folder or s3:// prefix, or a manifest "
-        "CSV with columns subject, ct, pet, seg_<group>...) into a petzarr cohort at DEST "
+        description="Convert SOURCE (an ENHANCE-layout folder or s3:// prefix, a hedyPET/BIDS "
+        "root, or a manifest CSV with columns subject, ct, pet, seg_<group>...) into a "
+        "petzarr cohort at DEST "
         "(folder or s3:// prefix): one Zarr store per subject, staged, verified, then "
         "published and indexed. Re-running skips subjects whose sources are unchanged. "
         "Exit 0: every subject published; 1: some failed (the rest published); 2: bad usage.",
     )
-    p.add_argument("source", help="ENHANCE-layout folder/prefix, or manifest .csv")
+    p.add_argument(
+        "source", help="ENHANCE-layout folder/prefix, hedyPET/BIDS static root, or manifest .csv"
+    )
     p.add_argument("dest", help="cohort folder or s3:// prefix")
     p.add_argument("--subjects", type=_ids, help="comma-separated subject ids (default all)")
     where = p.add_mutually_exclusive_group()
@@ -64,7 +67,20 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="store oblique volumes on their closest canonical grid instead of failing",
     )
     p.add_argument(
-        "--layout", choices=("enhance", "manifest"), help="source layout (default: detect)"
+        "--layout",
+        choices=("enhance", "hedypet", "manifest"),
+        help="source layout (default: detect)",
+    )
+    p.add_argument(
+        "--dynamic-root",
+        metavar="DYNAMIC_ROOT",
+        help="hedyPET: the dynamic BIDS dataset, when kept apart from SOURCE (the static one)",
+    )
+    p.add_argument(
+        "--extra-images",
+        action="store_true",
+        help="hedyPET/BIDS: also store each subject's further volumes (MRI, topogram) as "
+        "groups of their own",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(run=_convert)
@@ -136,7 +152,12 @@ def _convert(args: argparse.Namespace) -> int:
         serial=args.serial,
         anon=args.anon,
         layout_name=args.layout,
-        options=ConvertOptions(overwrite=args.overwrite, allow_oblique=args.allow_oblique),
+        dynamic_root=args.dynamic_root,
+        options=ConvertOptions(
+            overwrite=args.overwrite,
+            allow_oblique=args.allow_oblique,
+            extra_images=args.extra_images,
+        ),
         progress=not args.no_progress,
     )
     for r in report.failed:

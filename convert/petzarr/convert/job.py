@@ -66,6 +66,7 @@ def convert_cohort(
     serial: bool = False,
     anon: bool = False,
     layout_name: str | None = None,
+    dynamic_root: str | None = None,
     options: ConvertOptions | None = None,
     progress: bool = True,
 ) -> RunReport:
@@ -75,7 +76,8 @@ def convert_cohort(
     ``scheduler`` or the configured one (``DASK_SCHEDULER_ADDRESS``), else a new local
     multi-process cluster of ``workers``; or in this process when ``serial``. The
     index gains a row for each subject as soon as it is published; subjects whose sources
-    are unchanged since their last conversion are skipped.
+    are unchanged since their last conversion are skipped. ``dynamic_root`` is hedyPET's
+    second BIDS root (the dynamic series), when it is not kept under ``source``.
 
     Examples
     --------
@@ -91,7 +93,7 @@ def convert_cohort(
     run_id = started.strftime("%Y%m%dT%H%M%S%fZ")
     src_opts = storage_options(source, anon=anon)
     dest_opts = storage_options(dest)
-    cohort = read_source(source, src_opts, layout=layout_name)
+    cohort = read_source(source, src_opts, layout=layout_name, dynamic_root=dynamic_root)
     tasks = plan_conversion(
         cohort, dest, run_id=run_id, dest_options=dest_opts, subjects=subjects, options=options
     )

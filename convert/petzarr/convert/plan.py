@@ -24,11 +24,19 @@ class ConvertOptions:
     allow_oblique: bool = False
     overwrite: bool = False
     write_threads: int = 2
+    extra_images: bool = False  # also write a source's further volumes (MRI, topogram)
 
 
 @dataclass(frozen=True)
 class SubjectSource:
-    """One subject's inputs: image URIs by role, segmentation URIs by group, its metadata row."""
+    """One subject's inputs: image URIs by role, segmentation URIs by group, its metadata row.
+
+    ``pet_dynamic`` is a 4D series (optional). ``sidecars`` maps an image role (``pet``,
+    ``pet_dynamic``) to its BIDS JSON sidecar: the static PET's fields join the subject's
+    metadata, the dynamic one's give the frame times. ``images`` are further volumes
+    (MRI, topogram), each written as its own group on its own grid when
+    :attr:`ConvertOptions.extra_images` is set.
+    """
 
     subject: str
     ct: str | None
@@ -37,6 +45,9 @@ class SubjectSource:
         default_factory=dict
     )  # group -> uri (CT grid); None: missing
     metadata: dict[str, Any] = field(default_factory=dict)
+    pet_dynamic: str | None = None
+    sidecars: dict[str, str] = field(default_factory=dict)  # image role -> JSON sidecar uri
+    images: dict[str, str] = field(default_factory=dict)  # extra group name -> uri
 
 
 @dataclass(frozen=True)

@@ -1,44 +1,32 @@
 """Converting one subject: the whole per-subject job in one plain function.
 
-:func:`convert_subject` reads a subject's NIfTI files and writes ``subjects/<id>.zarr``:
-staged under ``staging/``, read back and checked, then moved into place. It raises on any
-problem; :func:`run_task` wraps it into a :class:`SubjectResult` so an executor can carry
-on with the other subjects. Nothing here knows about Dask.
+:func:`convert_subject` writes ``subjects/<id>.zarr`` from a subject's files: built under
+``staging/`` (:mod:`petzarr.convert.build`), read back and checked, then moved into place.
+It raises on any problem; :func:`run_task` wraps it into a :class:`SubjectResult` so an
+executor can carry on with the other subjects. Nothing here knows about Dask.
 """
 
 from __future__ import annotations
 
 import time
 import traceback
-import warnings
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
-import numpy as np
 import zarr
 from fsspec.implementations.local import LocalFileSystem
 
 from petzarr.cohort import layout
-from petzarr.cohort.errors import (
-    GridMismatchError,
-    MissingSourceError,
-    PetZarrError,
-    VerificationError,
-)
-from petzarr.cohort.format import group_attrs, label_attrs, subject_attrs, write_nifti_header
-from petzarr.cohort.metadata import SourceFile, plain_value
+from petzarr.cohort.errors import MissingSourceError, PetZarrError, VerificationError
+from petzarr.cohort.metadata import SourceFile
 from petzarr.cohort.storage import filesystem, join, zarr_store
-from petzarr.cohort.zarr_io import array_crc, write_array
-from petzarr.convert.nifti import Grid, NiftiVolume, read_nifti, source_file
+from petzarr.cohort.zarr_frames import frames_crc
+from petzarr.cohort.zarr_io import array_crc
+from petzarr.convert.build import SIDECAR_PREFIX, input_files, pet_units, write_store
+from petzarr.convert.nifti import source_file
 from petzarr.convert.plan import SubjectTask
-from petzarr.convert.resample import resample_nearest
 
-__all__ = ["SubjectResult", "convert_subject", "run_task"]
-
-GRID_ATOL_MM = 1e-3
+__all__ = ["SubjectResult", "convert_subject", "pet_units", "run_task"]
 
 
 @dataclass(frozen=True)
@@ -73,6 +61,23 @@ def run_task(task: SubjectTask) -> SubjectResult:
     return result
 
 
+def _role_name(role: str) -> str:
+    if role.startswith(layout.SEG_PREFIX):
+        return "segmentation " + role.removeprefix(layout.SEG_PREFIX)
+    if role.startswith(SIDECAR_PREFIX):
+        return "sidecar of " + role.removeprefix(SIDECAR_PREFIX)
+    return role
+
+
+def _listed(task: SubjectTask, role: str, uri: str) -> SourceFile:
+    try:
+        return source_file(uri, task.source_options)
+    except MissingSourceError:
+        raise MissingSourceError(
+            f"subject {task.subject}: {uri} ({_role_name(role)}) does not exist"
+        ) from None
+
+
 def _describe(exc: BaseException) -> str:
     text = str(exc)
     return text if isinstance(exc, PetZarrError) else f"{type(exc).__name__}: {text}"
@@ -86,14 +91,11 @@ def convert_subject(task: SubjectTask) -> SubjectResult:
     """
     start = time.perf_counter()
     src = task.source
-    missing = [role for role in ("ct", "pet") if not getattr(src, role)]
-    missing += [f"segmentation {g}" for g, uri in src.segs.items() if not uri]
+    inputs = input_files(task)
+    missing = [_role_name(r) for r, uri in inputs.items() if not uri]
     if missing:
         raise MissingSourceError(f"subject {src.subject}: no {', '.join(missing)} in the source")
-    inputs = {"ct": src.ct, "pet": src.pet} | {
-        layout.SEG_PREFIX + g: u for g, u in src.segs.items()
-    }
-    current = {role: source_file(str(uri), task.source_options) for role, uri in inputs.items()}
+    current = {role: _listed(task, role, str(uri)) for role, uri in inputs.items()}
 
     final = join(task.dest, layout.subject_store(src.subject))
     if not task.options.overwrite:
@@ -106,8 +108,8 @@ def convert_subject(task: SubjectTask) -> SubjectResult:
     if fs.exists(staging_path):
         fs.rm(staging_path, recursive=True)
     try:
-        row, sources, crcs = _write_staged(task, staging)
-        _verify(staging, task, crcs)
+        staged = write_store(task, staging)
+        _verify(staging, task, staged.crcs)
     except BaseException:
         if fs.exists(staging_path):
             fs.rm(staging_path, recursive=True)  # never leave a half-written store behind
@@ -116,149 +118,10 @@ def convert_subject(task: SubjectTask) -> SubjectResult:
     return SubjectResult(
         src.subject,
         "converted",
-        row=row,
+        row=staged.row,
         seconds=time.perf_counter() - start,
-        bytes_read=sum(s.size for s in sources.values()),
+        bytes_read=sum(s.size for s in staged.sources.values()),
     )
-
-
-def _write_staged(
-    task: SubjectTask, staging: str
-) -> tuple[dict[str, Any], dict[str, SourceFile], dict[str, int]]:
-    """Write the whole store at ``staging``; return its index row, sources and array CRCs.
-
-    Volumes are processed in turn — CT, PET, then each segmentation (written on the CT
-    grid, resampled once onto the PET grid, written again) — while the next one is read
-    and gunzipped in a background thread: at most two volumes are in memory at once.
-    """
-    src = task.source
-    root = zarr.open_group(zarr_store(staging, task.dest_options), mode="w", zarr_format=3)
-    crcs: dict[str, int] = {}
-    sources: dict[str, SourceFile] = {}
-    seg_dtype = {
-        g: np.uint8 if (t := task.labels.get(g)) and max(t) <= 255 else np.uint16 for g in src.segs
-    }
-    reads = [("ct", str(src.ct), np.int16), ("pet", str(src.pet), np.float32)]
-    reads += [(layout.SEG_PREFIX + g, str(uri), seg_dtype[g]) for g, uri in src.segs.items()]
-
-    for role, uri, vol in _read_ahead(task, reads):
-        sources[role] = vol.source
-        if role == "ct":
-            ct_grid = vol.grid
-            ct_group = _image_group(root, layout.CT_GROUP, vol, task, crcs)
-        elif role == "pet":
-            pet_grid = vol.grid
-            pet_group = _image_group(root, layout.PET_GROUP, vol, task, crcs)
-        else:
-            _check_same_grid(vol.grid, ct_grid, uri, src)
-            group = role.removeprefix(layout.SEG_PREFIX)
-            attrs = label_attrs(group, task.labels.get(group, {}))
-            crcs[f"ct/{role}"] = _write(ct_group, role, vol.data, attrs, task)
-            on_pet = resample_nearest(vol.data, ct_grid, pet_grid)
-            crcs[f"pet/{role}"] = _write(pet_group, role, on_pet, attrs, task)
-        del vol
-
-    row = _index_row(task, ct_grid, pet_grid)
-    root.attrs.update(
-        subject_attrs(src.subject, sources=sources, metadata=src.metadata, index_row=row)
-    )
-    with warnings.catch_warnings():  # consolidated metadata is not in the v3 spec yet; we want it
-        warnings.simplefilter("ignore", category=UserWarning)
-        zarr.consolidate_metadata(root.store)
-    return row, sources, crcs
-
-
-def _write(
-    group: zarr.Group, name: str, data: np.ndarray, attrs: dict[str, Any], task: SubjectTask
-) -> int:
-    return write_array(
-        group,
-        name,
-        data,
-        dims=layout.SPATIAL_DIMS,
-        attrs=attrs,
-        slabs=task.options.chunk_slabs,
-        threads=task.options.write_threads,
-    )
-
-
-def _read_ahead(
-    task: SubjectTask, reads: list[tuple[str, str, Any]]
-) -> Iterator[tuple[str, str, NiftiVolume]]:
-    """Yield ``(role, uri, volume)`` in order, reading the next file while the caller works.
-
-    Gunzip (ISA-L) releases the GIL, so reading overlaps with compressing the previous volume.
-    """
-
-    def read(item: tuple[str, str, Any]) -> NiftiVolume:
-        _, uri, dtype = item
-        opts = task.source_options
-        return read_nifti(uri, opts, dtype=dtype, allow_oblique=task.options.allow_oblique)
-
-    with ThreadPoolExecutor(1) as reader:
-        pending = reader.submit(read, reads[0])
-        for i, (role, uri, _) in enumerate(reads):
-            vol = pending.result()
-            if i + 1 < len(reads):
-                pending = reader.submit(read, reads[i + 1])
-            yield role, uri, vol
-            del vol
-
-
-def _image_group(
-    root: zarr.Group, name: str, vol: NiftiVolume, task: SubjectTask, crcs: dict[str, int]
-) -> zarr.Group:
-    """Create group ``name`` with its image array, 1-D coordinates and NIfTI header."""
-    grid = vol.grid
-    image = layout.IMAGE_ARRAY[name]
-    group = root.create_group(name, attributes=group_attrs(image, grid, vol.header))
-    attrs = {"units": "HU" if name == layout.CT_GROUP else pet_units(task.source.metadata)}
-    crcs[f"{name}/{image}"] = _write(group, image, vol.data, attrs, task)
-    for dim, values in grid.coords().items():
-        write_array(group, dim, values, dims=(dim,), attrs={"units": "mm", "axis": dim.upper()})
-    write_nifti_header(group, vol.header)
-    return group
-
-
-def pet_units(metadata: dict[str, Any]) -> str:
-    """The PET's units as the source states them (e.g. ``CNTS``), else ``Bq/mL``.
-
-    NIfTI has no field for intensity units, so a spreadsheet or sidecar column is the only
-    witness; analytics refuse SUVs for anything not in Bq/mL.
-    """
-    for key in layout.PET_UNITS_KEYS:
-        value = metadata.get(key)
-        if isinstance(value, str) and value.strip():
-            return value.strip()
-    return "Bq/mL"
-
-
-def _check_same_grid(seg: Grid, ct: Grid, uri: str, src: Any) -> None:
-    same = seg.shape == ct.shape and np.allclose(
-        seg.spacing + seg.origin, ct.spacing + ct.origin, atol=GRID_ATOL_MM, rtol=0
-    )
-    if not same:
-        raise GridMismatchError(
-            f"subject {src.subject}: segmentation {uri} is on grid {seg.shape} spacing "
-            f"{seg.spacing} origin {seg.origin}, not its CT's {ct.shape} spacing {ct.spacing} "
-            f"origin {ct.origin}; segmentations must be on the CT grid"
-        )
-
-
-def _index_row(task: SubjectTask, ct: Grid, pet: Grid) -> dict[str, Any]:
-    src = task.source
-    row: dict[str, Any] = {
-        "subject": src.subject,
-        "store": layout.subject_store(src.subject),
-        "format_version": layout.FORMAT_VERSION,
-        "converted_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "ct_shape": "x".join(map(str, ct.shape)),
-        "pet_shape": "x".join(map(str, pet.shape)),
-        "groups": ",".join(sorted(src.segs)),
-    }
-    for key, value in src.metadata.items():
-        row.setdefault(key, plain_value(value))
-    return row
 
 
 def _published_attrs(final: str, options: dict[str, Any]) -> dict[str, Any] | None:
@@ -280,7 +143,11 @@ def _same_sources(published: dict[str, Any], current: dict[str, SourceFile]) -> 
 
 
 def _verify(staging: str, task: SubjectTask, crcs: dict[str, int]) -> None:
-    """Read the staged store back and compare every image and label array's CRC32."""
+    """Read the staged store back and compare every image and label array's CRC32.
+
+    4D arrays are read frame by frame (:func:`~petzarr.cohort.zarr_frames.frames_crc`), as
+    they were written.
+    """
     root = zarr.open_group(
         zarr_store(staging, task.dest_options, read_only=True), mode="r", use_consolidated=True
     )
@@ -290,7 +157,7 @@ def _verify(staging: str, task: SubjectTask, crcs: dict[str, int]) -> None:
             raise VerificationError(
                 f"subject {task.subject}: {path} is missing from the staged store"
             )
-        found = array_crc(array)
+        found = frames_crc(array) if array.ndim == 4 else array_crc(array)
         if found != expected:
             raise VerificationError(
                 f"subject {task.subject}: {path} read back differently from what was written "

@@ -1,0 +1,278 @@
+"""Building one subject's store at a staging URL: every group, array and attribute.
+
+Order of work:
+
+1. sidecars: the static PET's fields join the subject's metadata; the dynamic series'
+   header is read and its frame count checked against its sidecar's frame times, so a bad
+   series fails the subject before anything is written;
+2. CT, PET and each segmentation — written on the CT grid, resampled once onto the PET
+   grid and the dynamic grid — then any extra images, each on its own grid; the next
+   volume is read and gunzipped in a background thread while the current one is written,
+   so at most two volumes are in memory at once;
+3. the dynamic series, streamed frame by frame into ``pet_dynamic`` (two frames in memory).
+
+Nothing here knows about staging, verification or publication: see
+:mod:`petzarr.convert.writer`.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import zarr
+
+from petzarr.cohort import layout
+from petzarr.cohort.errors import GridMismatchError, InvalidInputError
+from petzarr.cohort.format import group_attrs, label_attrs, subject_attrs, write_nifti_header
+from petzarr.cohort.metadata import SourceFile, plain_value
+from petzarr.cohort.storage import zarr_store
+from petzarr.cohort.zarr_io import write_array
+from petzarr.convert.bids import frame_times, metadata_fields, read_sidecar
+from petzarr.convert.dynamic import create_dynamic_group, open_series, stream_frames
+from petzarr.convert.nifti import Grid, NiftiVolume, read_nifti
+from petzarr.convert.plan import SubjectSource, SubjectTask
+from petzarr.convert.resample import resample_nearest
+
+__all__ = ["StagedStore", "input_files", "pet_units", "write_store"]
+
+GRID_ATOL_MM = 1e-3
+SIDECAR_PREFIX = "sidecar_"
+
+
+@dataclass(frozen=True)
+class StagedStore:
+    """What :func:`write_store` wrote: the index row, the sources read, each array's CRC32."""
+
+    row: dict[str, Any]
+    sources: dict[str, SourceFile]
+    crcs: dict[str, int]  # "group/array" -> CRC32 of its C-order bytes
+
+
+def input_files(task: SubjectTask) -> dict[str, str | None]:
+    """Every file the subject's store is made from, by role (``None``: missing).
+
+    Roles: ``ct``, ``pet``, ``seg_<group>``, ``pet_dynamic``, ``sidecar_<image role>``,
+    and each extra image's group name when ``task.options.extra_images``.
+    """
+    src = task.source
+    files: dict[str, str | None] = {"ct": src.ct, "pet": src.pet}
+    files |= {layout.SEG_PREFIX + g: u for g, u in src.segs.items()}
+    if src.pet_dynamic:
+        files[layout.PET_DYNAMIC_GROUP] = src.pet_dynamic
+    files |= {SIDECAR_PREFIX + role: u for role, u in src.sidecars.items() if role in files}
+    if task.options.extra_images:
+        files |= src.images
+    return files
+
+
+def write_store(task: SubjectTask, url: str) -> StagedStore:
+    """Write the subject's whole store at ``url`` (a fresh location); see the module doc."""
+    src = task.source
+    opts, allow_oblique = task.source_options, task.options.allow_oblique
+    root = zarr.open_group(zarr_store(url, task.dest_options), mode="w", zarr_format=3)
+    crcs: dict[str, int] = {}
+    sources: dict[str, SourceFile] = {}
+    metadata = dict(src.metadata)
+    if "pet" in src.sidecars:
+        sidecar = read_sidecar(src.sidecars["pet"], opts, subject=src.subject)
+        sources[SIDECAR_PREFIX + "pet"] = sidecar.source
+        for key, value in metadata_fields(sidecar.fields).items():
+            metadata.setdefault(key, value)  # participants.tsv first, then the sidecar
+
+    dyn_group, dyn_array, series = None, None, None
+    if src.pet_dynamic:
+        where = src.sidecars.get(layout.PET_DYNAMIC_GROUP)
+        if not where:
+            raise InvalidInputError(
+                f"subject {src.subject}: {src.pet_dynamic} has no JSON sidecar, so its "
+                "frame times are unknown"
+            )
+        sidecar = read_sidecar(where, opts, subject=src.subject)
+        sources[SIDECAR_PREFIX + layout.PET_DYNAMIC_GROUP] = sidecar.source
+        times = frame_times(sidecar.fields, where=f"subject {src.subject}: sidecar {where}")
+        series = open_series(
+            src.pet_dynamic, opts, subject=src.subject, times=times, allow_oblique=allow_oblique
+        )
+        dyn_group, dyn_array = create_dynamic_group(
+            root,
+            series,
+            times,
+            units=pet_units(metadata | metadata_fields(sidecar.fields)),  # its own Units first
+            sidecar=sidecar.fields,
+            slabs=task.options.chunk_slabs,
+        )
+
+    seg_dtype = {
+        g: np.uint8 if (t := task.labels.get(g)) and max(t) <= 255 else np.uint16 for g in src.segs
+    }
+    reads: list[tuple[str, str, Any]] = [
+        ("ct", str(src.ct), np.int16),
+        ("pet", str(src.pet), np.float32),
+    ]
+    reads += [(layout.SEG_PREFIX + g, str(uri), seg_dtype[g]) for g, uri in src.segs.items()]
+    if task.options.extra_images:
+        reads += [(name, uri, None) for name, uri in src.images.items()]
+
+    for role, uri, vol in _read_ahead(task, reads):
+        sources[role] = vol.source
+        if role == "ct":
+            ct_grid = vol.grid
+            ct_group = _image_group(root, layout.CT_GROUP, vol, task, crcs, units="HU")
+        elif role == "pet":
+            pet_grid = vol.grid
+            units = pet_units(metadata)
+            pet_group = _image_group(root, layout.PET_GROUP, vol, task, crcs, units=units)
+        elif role.startswith(layout.SEG_PREFIX):
+            _check_same_grid(vol.grid, ct_grid, uri, src)
+            group = role.removeprefix(layout.SEG_PREFIX)
+            attrs = label_attrs(group, task.labels.get(group, {}))
+            crcs[f"ct/{role}"] = _write(ct_group, role, vol.data, attrs, task)
+            targets = [(layout.PET_GROUP, pet_group, pet_grid)]
+            if dyn_group is not None and series is not None:
+                targets.append((layout.PET_DYNAMIC_GROUP, dyn_group, series.grid))
+            for name, target, grid in targets:
+                on_grid = resample_nearest(vol.data, ct_grid, grid)
+                crcs[f"{name}/{role}"] = _write(target, role, on_grid, attrs, task)
+                del on_grid
+        else:  # an extra image, its own group on its own grid
+            if vol.data.ndim != 3:
+                raise InvalidInputError(
+                    f"subject {src.subject}: {uri} is {vol.data.ndim}D; extra images must be 3D"
+                )
+            array = role.split("_", 1)[0]
+            _image_group(root, role, vol, task, crcs, units=None, array=array)
+        del vol
+
+    if dyn_array is not None and series is not None:
+        crc, source = stream_frames(
+            dyn_array,
+            series,
+            opts,
+            allow_oblique=allow_oblique,
+            threads=task.options.write_threads,
+        )
+        crcs[f"{layout.PET_DYNAMIC_GROUP}/{dyn_array.basename}"] = crc
+        sources[layout.PET_DYNAMIC_GROUP] = source
+
+    row = _index_row(src, metadata, ct_grid, pet_grid, series.shape if series else None)
+    root.attrs.update(subject_attrs(src.subject, sources=sources, metadata=metadata, index_row=row))
+    with warnings.catch_warnings():  # consolidated metadata is not in the v3 spec yet; we want it
+        warnings.simplefilter("ignore", category=UserWarning)
+        zarr.consolidate_metadata(root.store)
+    return StagedStore(row=row, sources=sources, crcs=crcs)
+
+
+def pet_units(metadata: dict[str, Any]) -> str:
+    """The PET's units as the source states them (e.g. ``CNTS``), else ``Bq/mL``.
+
+    NIfTI has no field for intensity units, so a spreadsheet or sidecar column is the only
+    witness; analytics refuse SUVs for anything not in Bq/mL.
+
+    >>> pet_units({"Units": "Bq/mL"}), pet_units({"PET Units": "CNTS"}), pet_units({})
+    ('Bq/mL', 'CNTS', 'Bq/mL')
+    """
+    for key in layout.PET_UNITS_KEYS:
+        value = metadata.get(key)
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    return "Bq/mL"
+
+
+def _write(
+    group: zarr.Group, name: str, data: np.ndarray, attrs: dict[str, Any], task: SubjectTask
+) -> int:
+    return write_array(
+        group,
+        name,
+        data,
+        dims=layout.SPATIAL_DIMS,
+        attrs=attrs,
+        slabs=task.options.chunk_slabs,
+        threads=task.options.write_threads,
+    )
+
+
+def _read_ahead(
+    task: SubjectTask, reads: list[tuple[str, str, Any]]
+) -> Iterator[tuple[str, str, NiftiVolume]]:
+    """Yield ``(role, uri, volume)`` in order, reading the next file while the caller works.
+
+    Gunzip (ISA-L) releases the GIL, so reading overlaps with compressing the previous volume.
+    """
+
+    def read(item: tuple[str, str, Any]) -> NiftiVolume:
+        _, uri, dtype = item
+        opts = task.source_options
+        return read_nifti(uri, opts, dtype=dtype, allow_oblique=task.options.allow_oblique)
+
+    with ThreadPoolExecutor(1) as reader:
+        pending = reader.submit(read, reads[0])
+        for i, (role, uri, _) in enumerate(reads):
+            vol = pending.result()
+            if i + 1 < len(reads):
+                pending = reader.submit(read, reads[i + 1])
+            yield role, uri, vol
+            del vol
+
+
+def _image_group(
+    root: zarr.Group,
+    name: str,
+    vol: NiftiVolume,
+    task: SubjectTask,
+    crcs: dict[str, int],
+    *,
+    units: str | None,
+    array: str | None = None,
+) -> zarr.Group:
+    """Create group ``name`` with its image array, 1-D coordinates and NIfTI header."""
+    grid = vol.grid
+    image = array or layout.IMAGE_ARRAY[name]
+    group = root.create_group(name, attributes=group_attrs(image, grid, vol.header))
+    attrs = {"units": units} if units else {}
+    crcs[f"{name}/{image}"] = _write(group, image, vol.data, attrs, task)
+    for dim, values in grid.coords().items():
+        write_array(group, dim, values, dims=(dim,), attrs={"units": "mm", "axis": dim.upper()})
+    write_nifti_header(group, vol.header)
+    return group
+
+
+def _check_same_grid(seg: Grid, ct: Grid, uri: str, src: SubjectSource) -> None:
+    same = seg.shape == ct.shape and np.allclose(
+        seg.spacing + seg.origin, ct.spacing + ct.origin, atol=GRID_ATOL_MM, rtol=0
+    )
+    if not same:
+        raise GridMismatchError(
+            f"subject {src.subject}: segmentation {uri} is on grid {seg.shape} spacing "
+            f"{seg.spacing} origin {seg.origin}, not its CT's {ct.shape} spacing {ct.spacing} "
+            f"origin {ct.origin}; segmentations must be on the CT grid"
+        )
+
+
+def _index_row(
+    src: SubjectSource,
+    metadata: dict[str, Any],
+    ct: Grid,
+    pet: Grid,
+    dynamic_shape: tuple[int, ...] | None,
+) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "subject": src.subject,
+        "store": layout.subject_store(src.subject),
+        "format_version": layout.FORMAT_VERSION,
+        "converted_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "ct_shape": "x".join(map(str, ct.shape)),
+        "pet_shape": "x".join(map(str, pet.shape)),
+        "groups": ",".join(sorted(src.segs)),
+    }
+    if dynamic_shape is not None:
+        row["pet_dynamic_shape"] = "x".join(map(str, dynamic_shape))
+    for key, value in metadata.items():
+        row.setdefault(key, plain_value(value))
+    return row
