@@ -260,3 +260,39 @@ def test_cli_two_roots_layout_and_extra_images(bids_tree, tmp_path, capsys):
     assert "1 converted" in capsys.readouterr().out
     check_dynamic(str(dest), made)
     assert "t1w_dixonbodyin" in zarr.open_group(str(dest / "subjects/sub-001.zarr"), mode="r")
+
+
+@pytest.mark.s3
+def test_two_roots_on_s3(bids_tree, tmp_path, s3_server, s3_bucket):
+    import s3fs
+
+    from petzarr.cohort.storage import storage_options
+
+    root, subjects = bids_tree(subjects=2, two_roots=True)
+    fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": s3_server}, skip_instance_cache=True)
+    bucket = s3_bucket.removeprefix("s3://")
+    fs.put(f"{root}/", f"{bucket}/static/", recursive=True)
+    fs.put(f"{tmp_path / 'dynamic'}/", f"{bucket}/dynamic/", recursive=True)
+    dest = f"{s3_bucket}/cohort"
+    report = convert_cohort(
+        f"{s3_bucket}/static",
+        dest,
+        dynamic_root=f"{s3_bucket}/dynamic",
+        serial=True,
+        progress=False,
+    )
+    assert report.exit_code == 0 and report.counts["converted"] == 2, report.failed
+    opts = storage_options(dest)
+    ds = open_cohort(dest, storage_options=opts).open("sub-002", "pet_dynamic")
+    frames, _ = _canonical_frames(subjects[1].pet_dynamic)
+    np.testing.assert_allclose(ds.pet.isel(t=-1).values, frames[-1], rtol=1e-6)
+    store = fs.cat(f"{bucket}/cohort/subjects/sub-002.zarr/zarr.json")
+    assert b'"sidecar_pet_dynamic"' in store and b'"etag": "' in store
+    again = convert_cohort(
+        f"{s3_bucket}/static",
+        dest,
+        dynamic_root=f"{s3_bucket}/dynamic",
+        serial=True,
+        progress=False,
+    )
+    assert again.counts["skipped"] == 2

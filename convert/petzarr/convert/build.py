@@ -4,12 +4,12 @@ Order of work:
 
 1. sidecars: the static PET's fields join the subject's metadata; the dynamic series'
    header is read and its frame count checked against its sidecar's frame times, so a bad
-   series fails the subject before anything is written;
+   series fails the subject before any voxel is written;
 2. CT, PET and each segmentation — written on the CT grid, resampled once onto the PET
    grid and the dynamic grid — then any extra images, each on its own grid; the next
    volume is read and gunzipped in a background thread while the current one is written,
    so at most two volumes are in memory at once;
-3. the dynamic series, streamed frame by frame into ``pet_dynamic`` (two frames in memory).
+3. the dynamic series, streamed slab by slab into ``pet_dynamic`` (a few slabs in memory).
 
 Nothing here knows about staging, verification or publication: see
 :mod:`petzarr.convert.writer`.
@@ -34,7 +34,12 @@ from petzarr.cohort.metadata import SourceFile, plain_value
 from petzarr.cohort.storage import zarr_store
 from petzarr.cohort.zarr_io import write_array
 from petzarr.convert.bids import frame_times, metadata_fields, read_sidecar
-from petzarr.convert.dynamic import create_dynamic_group, open_series, stream_frames
+from petzarr.convert.dynamic import (
+    DynamicSeries,
+    create_dynamic_group,
+    open_series,
+    stream_frames,
+)
 from petzarr.convert.nifti import Grid, NiftiVolume, read_nifti
 from petzarr.convert.plan import SubjectSource, SubjectTask
 from petzarr.convert.resample import resample_nearest
@@ -74,39 +79,11 @@ def input_files(task: SubjectTask) -> dict[str, str | None]:
 def write_store(task: SubjectTask, url: str) -> StagedStore:
     """Write the subject's whole store at ``url`` (a fresh location); see the module doc."""
     src = task.source
-    opts, allow_oblique = task.source_options, task.options.allow_oblique
     root = zarr.open_group(zarr_store(url, task.dest_options), mode="w", zarr_format=3)
     crcs: dict[str, int] = {}
     sources: dict[str, SourceFile] = {}
-    metadata = dict(src.metadata)
-    if "pet" in src.sidecars:
-        sidecar = read_sidecar(src.sidecars["pet"], opts, subject=src.subject)
-        sources[SIDECAR_PREFIX + "pet"] = sidecar.source
-        for key, value in metadata_fields(sidecar.fields).items():
-            metadata.setdefault(key, value)  # participants.tsv first, then the sidecar
-
-    dyn_group, dyn_array, series = None, None, None
-    if src.pet_dynamic:
-        where = src.sidecars.get(layout.PET_DYNAMIC_GROUP)
-        if not where:
-            raise InvalidInputError(
-                f"subject {src.subject}: {src.pet_dynamic} has no JSON sidecar, so its "
-                "frame times are unknown"
-            )
-        sidecar = read_sidecar(where, opts, subject=src.subject)
-        sources[SIDECAR_PREFIX + layout.PET_DYNAMIC_GROUP] = sidecar.source
-        times = frame_times(sidecar.fields, where=f"subject {src.subject}: sidecar {where}")
-        series = open_series(
-            src.pet_dynamic, opts, subject=src.subject, times=times, allow_oblique=allow_oblique
-        )
-        dyn_group, dyn_array = create_dynamic_group(
-            root,
-            series,
-            times,
-            units=pet_units(metadata | metadata_fields(sidecar.fields)),  # its own Units first
-            sidecar=sidecar.fields,
-            slabs=task.options.chunk_slabs,
-        )
+    metadata = _metadata(task, sources)
+    dynamic = _start_dynamic(task, root, metadata, sources)
 
     seg_dtype = {
         g: np.uint8 if (t := task.labels.get(g)) and max(t) <= 255 else np.uint16 for g in src.segs
@@ -134,8 +111,8 @@ def write_store(task: SubjectTask, url: str) -> StagedStore:
             attrs = label_attrs(group, task.labels.get(group, {}))
             crcs[f"ct/{role}"] = _write(ct_group, role, vol.data, attrs, task)
             targets = [(layout.PET_GROUP, pet_group, pet_grid)]
-            if dyn_group is not None and series is not None:
-                targets.append((layout.PET_DYNAMIC_GROUP, dyn_group, series.grid))
+            if dynamic is not None:
+                targets.append((layout.PET_DYNAMIC_GROUP, dynamic.group, dynamic.series.grid))
             for name, target, grid in targets:
                 on_grid = resample_nearest(vol.data, ct_grid, grid)
                 crcs[f"{name}/{role}"] = _write(target, role, on_grid, attrs, task)
@@ -149,23 +126,82 @@ def write_store(task: SubjectTask, url: str) -> StagedStore:
             _image_group(root, role, vol, task, crcs, units=None, array=array)
         del vol
 
-    if dyn_array is not None and series is not None:
+    if dynamic is not None:  # last: the series streams through on its own
         crc, source = stream_frames(
-            dyn_array,
-            series,
-            opts,
-            allow_oblique=allow_oblique,
+            dynamic.array,
+            dynamic.series,
+            task.source_options,
+            allow_oblique=task.options.allow_oblique,
             threads=task.options.write_threads,
         )
-        crcs[f"{layout.PET_DYNAMIC_GROUP}/{dyn_array.basename}"] = crc
+        crcs[f"{layout.PET_DYNAMIC_GROUP}/{dynamic.array.basename}"] = crc
         sources[layout.PET_DYNAMIC_GROUP] = source
 
-    row = _index_row(src, metadata, ct_grid, pet_grid, series.shape if series else None)
+    dynamic_shape = dynamic.series.shape if dynamic else None
+    row = _index_row(src, metadata, ct_grid, pet_grid, dynamic_shape)
     root.attrs.update(subject_attrs(src.subject, sources=sources, metadata=metadata, index_row=row))
     with warnings.catch_warnings():  # consolidated metadata is not in the v3 spec yet; we want it
         warnings.simplefilter("ignore", category=UserWarning)
         zarr.consolidate_metadata(root.store)
     return StagedStore(row=row, sources=sources, crcs=crcs)
+
+
+@dataclass(frozen=True)
+class _Dynamic:
+    """The dynamic series of a subject, its group laid out, its frames still to stream."""
+
+    series: DynamicSeries
+    group: zarr.Group
+    array: zarr.Array
+
+
+def _metadata(task: SubjectTask, sources: dict[str, SourceFile]) -> dict[str, Any]:
+    """The subject's metadata row, then its static PET sidecar's fields (BIDS names)."""
+    src = task.source
+    metadata = dict(src.metadata)
+    if "pet" in src.sidecars:
+        sidecar = read_sidecar(src.sidecars["pet"], task.source_options, subject=src.subject)
+        sources[SIDECAR_PREFIX + "pet"] = sidecar.source
+        for key, value in metadata_fields(sidecar.fields).items():
+            metadata.setdefault(key, value)  # participants.tsv first, then the sidecar
+    return metadata
+
+
+def _start_dynamic(
+    task: SubjectTask,
+    root: zarr.Group,
+    metadata: dict[str, Any],
+    sources: dict[str, SourceFile],
+) -> _Dynamic | None:
+    """Check the dynamic series against its sidecar and lay out ``pet_dynamic``."""
+    src = task.source
+    if not src.pet_dynamic:
+        return None
+    where = src.sidecars.get(layout.PET_DYNAMIC_GROUP)
+    if not where:
+        raise InvalidInputError(
+            f"subject {src.subject}: {src.pet_dynamic} has no JSON sidecar, so its frame "
+            "times are unknown"
+        )
+    sidecar = read_sidecar(where, task.source_options, subject=src.subject)
+    sources[SIDECAR_PREFIX + layout.PET_DYNAMIC_GROUP] = sidecar.source
+    times = frame_times(sidecar.fields, where=f"subject {src.subject}: sidecar {where}")
+    series = open_series(
+        src.pet_dynamic,
+        task.source_options,
+        subject=src.subject,
+        times=times,
+        allow_oblique=task.options.allow_oblique,
+    )
+    group, array = create_dynamic_group(
+        root,
+        series,
+        times,
+        units=pet_units(metadata | metadata_fields(sidecar.fields)),  # its own Units first
+        sidecar=sidecar.fields,
+        slabs=task.options.chunk_slabs,
+    )
+    return _Dynamic(series=series, group=group, array=array)
 
 
 def pet_units(metadata: dict[str, Any]) -> str:
