@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from types import SimpleNamespace
 
 import nibabel as nib
 import numpy as np
@@ -296,3 +297,24 @@ def test_two_roots_on_s3(bids_tree, tmp_path, s3_server, s3_bucket):
         progress=False,
     )
     assert again.counts["skipped"] == 2
+
+
+def test_synthetic_hedypet_cohort_round_trips(tmp_path):
+    synth = pytest.importorskip("petzarr.convert.synth.hedypet")
+    static, dynamic = tmp_path / "static", tmp_path / "dynamic"
+    truth = synth.write_hedypet_cohort(static, dynamic_root=dynamic, subjects=1, seed=2)
+    dest = tmp_path / "c"
+    report = convert_cohort(
+        str(static), str(dest), dynamic_root=str(dynamic), serial=True, progress=False
+    )
+    assert report.exit_code == 0, report.failed
+    paths = synth.hedy_paths(static, "sub-001", dynamic)
+    made = SimpleNamespace(
+        subject="sub-001",
+        pet_dynamic=paths["pet_dynamic"],
+        segs={g: paths[g] for g in ("total", "tissue", "body")},
+    )
+    check_dynamic(str(dest), made)
+    cohort = open_cohort(str(dest))
+    assert cohort.labels == truth.labels
+    assert cohort.open("sub-001", "pet_dynamic").sizes["t"] == len(truth.framing)
