@@ -21,7 +21,26 @@ from petzarr.cohort import layout, open_cohort
 from petzarr.cohort.errors import InvalidInputError
 from petzarr.cohort.storage import zarr_store
 
-__all__ = ["DynamicGroup", "open_dynamic"]
+__all__ = ["DynamicGroup", "open_dynamic", "read_config"]
+
+
+def read_config() -> dict[str, Any]:
+    """zarr settings for reading a store's series; pass to ``zarr.config.set`` before opening.
+
+    - ``array.read_missing_chunks`` False: every chunk of a petzarr store exists, so a
+      missing one is damage and must fail the subject, not read as zeros.
+    - zarr's synchronous ``FusedCodecPipeline`` (where this zarr has it) decoding in the
+      calling thread (``max_workers`` 1): the callers read from several Dask threads at
+      once, and the default pipeline's one coroutine per chunk costs more CPU than the
+      Blosc decode itself on a dynamic series (measured: 2.6 vs 1.7 CPU-s for 1.5 GB).
+    """
+    config: dict[str, Any] = {"array.read_missing_chunks": False}
+    from zarr.core import codec_pipeline
+
+    if hasattr(codec_pipeline, "FusedCodecPipeline"):
+        config["codec_pipeline.path"] = "zarr.core.codec_pipeline.FusedCodecPipeline"
+        config["codec_pipeline.max_workers"] = 1
+    return config
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ import zarr
 
 from petzarr.analytics.aorta import AORTA_SEGMENTS
 from petzarr.analytics.cohort_run import CohortRun, run_subjects
-from petzarr.analytics.dynamic_group import DynamicGroup, open_dynamic
+from petzarr.analytics.dynamic_group import DynamicGroup, open_dynamic, read_config
 from petzarr.analytics.input_function import (
     EARLY_FRAMES_BEFORE_S,
     HEDYPET_VOIS,
@@ -74,7 +74,7 @@ def subject_input_functions(
     --------
     See ``tests/analytics/test_cohort_kinetics.py``; an aorta needs a phantom of some size.
     """
-    with zarr.config.set({"array.read_missing_chunks": False}):
+    with zarr.config.set(read_config()):
         try:
             dyn = open_dynamic(cohort_url, subject, storage_options=storage_options)
             maps, box = _voi_maps(dyn, vois, aorta_group, aorta_label, early_before_s)

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 import zarr
 
-from petzarr.analytics.dynamic_group import DynamicGroup, open_dynamic
+from petzarr.analytics.dynamic_group import DynamicGroup, open_dynamic, read_config
 from petzarr.analytics.image_input_functions import subject_input_functions
 from petzarr.analytics.kimap import patlak_ki_map
 from petzarr.analytics.kinetics import frames_from
@@ -138,7 +138,7 @@ def write_ki_map(
     """
     if n_frames is not None and t_star is not None:
         raise InvalidInputError("give either n_frames or t_star for the Ki map, not both")
-    with zarr.config.set({"array.read_missing_chunks": False}):
+    with zarr.config.set(read_config()):
         dyn = open_dynamic(cohort_url, subject, storage_options=storage_options)
         if input_function is None:
             input_function = subject_input_functions(

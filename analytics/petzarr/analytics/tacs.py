@@ -23,7 +23,7 @@ from numpy.typing import ArrayLike
 
 from petzarr.analytics._labelrows import parse_spacing
 from petzarr.analytics.cohort_run import CohortRun, run_subjects
-from petzarr.analytics.dynamic_group import open_dynamic
+from petzarr.analytics.dynamic_group import open_dynamic, read_config
 from petzarr.analytics.erosion import erode_labels
 from petzarr.analytics.framemoments import frame_moments
 from petzarr.analytics.labelstats import LabelMoments
@@ -250,9 +250,9 @@ def subject_tacs(
     --------
     See :func:`cohort_tacs`; the per-subject table is one subject's part of it.
     """
-    # every chunk of a petzarr store exists, so a missing one is damage, not zeros
+    # a missing chunk fails the subject; chunks decode in the reading thread (read_config)
     with (
-        zarr.config.set({"array.read_missing_chunks": False}),
+        zarr.config.set(read_config()),
         dask.config.set(scheduler="threads"),  # inside a cluster task: stay on its threads
     ):
         try:
