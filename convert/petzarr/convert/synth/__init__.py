@@ -1,4 +1,7 @@
-"""Synthetic PET/CT cohorts in the ENHANCE.PET 1.6k layout, with the truth they were made from.
+"""Synthetic PET/CT cohorts with the truth they were made from.
+
+Two layouts: ENHANCE.PET 1.6k (static PET/CT, seven MOOSE label groups) and hedyPET (static
+and dynamic BIDS datasets, TotalSegmentator maps, dynamic PET of known kinetics).
 
 >>> import tempfile
 >>> truth = write_enhance_cohort(tempfile.mkdtemp(), subjects=2, size="tiny", seed=0)
@@ -14,22 +17,48 @@ from petzarr.convert.synth.cohort import (
     write_enhance_cohort,
     write_subject,
 )
-from petzarr.convert.synth.grids import SIZES, Size
+from petzarr.convert.synth.grids import HEDY_SIZES, SIZES, HedySize, Size
+from petzarr.convert.synth.hedypet import (
+    HedySpec,
+    draw_hedy_subject,
+    hedy_paths,
+    write_hedy_subject,
+    write_hedypet_cohort,
+)
+from petzarr.convert.synth.kinetics import HEDYPET_FRAMING, ExpSum, FengInput, Framing, Kinetics
 from petzarr.convert.synth.labels import ENHANCE_LABELS, MOOSE_LABELS, REMOVED_LABELS
-from petzarr.convert.synth.truth import CohortTruth, SubjectTruth
+from petzarr.convert.synth.totalseg import BODY_LABELS, TISSUE_LABELS, TOTAL_LABELS
+from petzarr.convert.synth.truth import CohortTruth, HedySubjectTruth, HedyTruth, SubjectTruth
 
 __all__ = [
+    "BODY_LABELS",
     "ENHANCE_LABELS",
+    "HEDYPET_FRAMING",
+    "HEDY_SIZES",
     "MOOSE_LABELS",
     "REMOVED_LABELS",
     "SIZES",
+    "TISSUE_LABELS",
+    "TOTAL_LABELS",
     "Anatomy",
     "CohortTruth",
+    "ExpSum",
+    "FengInput",
+    "Framing",
+    "HedySize",
+    "HedySpec",
+    "HedySubjectTruth",
+    "HedyTruth",
+    "Kinetics",
     "Size",
     "SubjectSpec",
     "SubjectTruth",
+    "draw_hedy_subject",
     "draw_subject",
+    "hedy_paths",
     "subject_paths",
     "write_enhance_cohort",
+    "write_hedy_subject",
+    "write_hedypet_cohort",
     "write_subject",
 ]

@@ -60,8 +60,8 @@ def lut(owner, table, out):  # pragma: no cover - jit
 
 
 @numba.njit(cache=True, nogil=True)
-def pet_noise(act, k, bank, offsets, inv_slope, out):  # pragma: no cover - jit
-    """``out = max(a + sqrt(k a) n, 0)`` for ``a = max(act, 0)``; with ``inv_slope > 0``
+def pet_noise(act, k, bank, offsets, inv_slope, floor, out):  # pragma: no cover - jit
+    """``out = max(a + sqrt(k a) n, floor)`` for ``a = max(act, 0)``; with ``inv_slope > 0``
     stored as ``min(rint(out * inv_slope), 32767)``."""
     nz, ny, nx = act.shape
     for z in range(nz):
@@ -69,7 +69,7 @@ def pet_noise(act, k, bank, offsets, inv_slope, out):  # pragma: no cover - jit
             o = offsets[z * ny + y]
             for x in range(nx):
                 a = max(act[z, y, x], np.float32(0))
-                v = max(a + np.sqrt(k * a) * bank[o + x], np.float32(0))
+                v = max(a + np.sqrt(k * a) * bank[o + x], floor)
                 if inv_slope > 0:
                     out[z, y, x] = min(np.rint(v * inv_slope), np.float32(32767))
                 else:

@@ -200,18 +200,24 @@ def build_phantom(anat: Anatomy) -> Phantom:
     b.add("table", "table", Box((-240.0, back - 22, -1e4), (240.0, back - 4, 1e4)))
     outer: list[Shape] = [T(trunk, fat), T(neck, 0.6 * fat)]
     inner: list[Shape] = [T(trunk), T(neck)]
+    limbs_outer: list[Shape] = []
+    limbs_inner: list[Shape] = []
     for side, sx in SIDES:
         buttock = (78 * s + fat, 45 * s + fat, 90 * s + fat)
-        outer += [Ellipsoid(P(sx * 80, -88, 0.51), buttock), T(leg, 0.8 * fat, sx)]
-        inner += [T(leg, 0.0, sx)]
+        outer += [Ellipsoid(P(sx * 80, -88, 0.51), buttock)]
+        limbs_outer += [T(leg, 0.8 * fat, sx)]
+        limbs_inner += [T(leg, 0.0, sx)]
         shoulder, elbow, wrist, _ = arms[side]
-        outer += [
+        limbs_outer += [
             Capsule(shoulder, elbow, 35 * s + 0.6 * fat),
             Capsule(elbow, wrist, 28 * s + 0.5 * fat),
         ]
-        inner += [C(shoulder, elbow, 35), C(elbow, wrist, 28)]
+        limbs_inner += [C(shoulder, elbow, 35), C(elbow, wrist, 28)]
+    # trunk and limbs apart (TotalSegmentator's body map tells them apart); fat first
     b.add("body_fat", "fat", *outer)
+    b.add("limb_fat", "fat", *limbs_outer)
     b.add("body_muscle", "muscle", *inner)
+    b.add("limb_muscle", "muscle", *limbs_inner)
     hands_feet = [Ellipsoid(arms[side][3], (15 * s, 45 * s, 95 * s)) for side, _ in SIDES]
     hands_feet += [E(sx * 88, 60, 0.022, (42, 125, 32)) for _, sx in SIDES]
     b.add("hands_feet", "soft", *hands_feet)
@@ -343,18 +349,35 @@ def build_phantom(anat: Anatomy) -> Phantom:
     pa = [at(-5, 40, 35), P(0, 5, 0.765)]
     branches = [C(pa[1], P(sx * 55, -10, 0.758), 9) for _, sx in SIDES]
     b.add("pulmonary_artery", "blood", *_chain(pa, 13 * s), *branches, group=CARDIAC)
-    aorta = [at(5, 0, 40), P(5, 20, 0.775), P(15, -40, 0.785), P(22, -32, 0.765), P(12, -10, 0.585)]
-    b.add("aorta", "blood", *_chain(aorta[:3], 14 * s), *_chain(aorta[2:], 11.5 * s), group=CARDIAC)
+    # The aorta: the root in the heart, the ascending aorta up on the right in front, the arch
+    # back and to the left over the pulmonary artery, the descending aorta down beside the
+    # spine and in front of it below the diaphragm, to the bifurcation. Axial slices cut it in
+    # one piece at the arch, two (ascending in front, descending behind) below it down to the
+    # root, then one: the topology hedyPET's aorta segments are found by.
+    bifurcation = P(8, -5, 0.585)
+    for side, sx in SIDES:  # painted first: the aorta's end stays whole
+        b.add(
+            f"iliac_artery_{side}",
+            "blood",
+            C(bifurcation, P(sx * 76, 20, 0.515), 6.5),
+            group=CARDIAC,
+        )
+    ascending = [at(-15, 0, 30), P(-10, 30, 0.768)]
+    arch = [ascending[-1], P(8, 2, 0.790), P(24, -26, 0.776)]
+    thoracic = [arch[-1], P(24, -30, 0.72), P(14, -20, 0.66)]
+    aorta = [
+        *_chain(ascending, 15 * s),
+        *_chain(arch, 13 * s),
+        *_chain(thoracic, 12 * s),
+        C(thoracic[-1], bifurcation, 10.5),
+    ]
+    b.add("aorta", "blood", *aorta, group=CARDIAC)
     ivc = [P(-18, -15, 0.58), P(-25, 0, 0.69), at(-38, -5, 0)]
     b.add("inferior_vena_cava", "blood", *_chain(ivc, 11 * s), group=CARDIAC)
     portal = [P(70, -20, 0.655), P(0, 5, 0.645), P(-45, 10, 0.655)]
     b.add("portal_splenic_vein", "blood", *_chain(portal, 6.5 * s), group=CARDIAC)
     for side, sx in SIDES:
         b.add(f"iliac_vena_{side}", "blood", C(ivc[0], P(sx * 70, 8, 0.515), 7.5), group=CARDIAC)
-    for side, sx in SIDES:
-        b.add(
-            f"iliac_artery_{side}", "blood", C(aorta[-1], P(sx * 76, 20, 0.515), 6.5), group=CARDIAC
-        )
 
     # --- spine: C1 under the skull down to the sacrum; ribs hang on the thoracic vertebrae ------
     n_lumbar = 6 if anat.lumbar6 else 5

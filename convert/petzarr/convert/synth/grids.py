@@ -16,7 +16,15 @@ import numpy as np
 
 from petzarr.convert.nifti import Grid
 
-__all__ = ["SIZES", "Size", "nearest_tie_margin", "place_grids"]
+__all__ = [
+    "HEDY_SIZES",
+    "SIZES",
+    "HedySize",
+    "Size",
+    "nearest_tie_margin",
+    "place_grids",
+    "place_hedy_grids",
+]
 
 _QUANTUM = 1024.0  # positions are multiples of 1/1024 mm
 TIE_MARGIN = 1e-3  # PET centres stay this far (in CT voxels) from CT half-way points
@@ -126,3 +134,97 @@ def place_grids(
             return ct, pet
         offset += np.asarray(size.ct_spacing) * 0.0137
     raise RuntimeError(f"no tie-free PET grid for size {size.name!r}")  # pragma: no cover
+
+
+@dataclass(frozen=True)
+class HedySize:
+    """A hedyPET-layout size preset: CT, static PET and dynamic PET grids, NIfTI ``(x, y, z)``.
+
+    ``top`` places the top of the field of view as :attr:`Size.top` does.
+    """
+
+    name: str
+    ct_shape: tuple[int, int, int]
+    ct_spacing: tuple[float, float, float]
+    pet_shape: tuple[int, int, int]
+    pet_spacing: tuple[float, float, float]
+    dyn_shape: tuple[int, int, int]
+    dyn_spacing: tuple[float, float, float]
+    top: tuple[float, float, float, float]
+    pet_fwhm_mm: float  # static PET resolution
+    dyn_fwhm_mm: float  # dynamic PET resolution
+    slab: int  # slices rendered at a time
+
+    @property
+    def frame_bytes(self) -> int:
+        """Bytes of one float32 dynamic frame."""
+        return 4 * self.dyn_shape[0] * self.dyn_shape[1] * self.dyn_shape[2]
+
+
+HEDY_SIZES: Final[dict[str, HedySize]] = {
+    # neck to upper abdomen, fine enough in z for the aortic arch: dynamic 36 x 24 x 72
+    # (15 MB raw a series) for tests
+    "tiny": HedySize(
+        "tiny", (72, 48, 100), (7.03125, 7.03125, 4.0), (44, 30, 64), (11.5, 11.5, 6.25),
+        (36, 24, 72), (14.0625, 14.0625, 5.0), (0.81, 0.83, 0.0, 0.0), 12.0, 14.0, 64,
+    ),
+    # the scanner's 106 cm from the top of the head, coarse: for demos
+    "small": HedySize(
+        "small", (128, 128, 212), (6.09375, 6.09375, 5.0), (110, 110, 212), (7.0, 7.0, 5.0),
+        (96, 96, 160), (8.0, 8.0, 6.625), (1.0, 1.0, 0.0, 30.0), 10.0, 12.0, 64,
+    ),
+    # half hedyPET's resolution: dynamic 220 x 220 x 320 x 69 frames, 4.3 GB raw
+    "half": HedySize(
+        "half", (256, 256, 265), (3.046875, 3.046875, 4.0), (220, 220, 265),
+        (3.296875, 3.296875, 4.0), (220, 220, 320), (3.296875, 3.296875, 3.3203125),
+        (1.0, 1.0, 0.0, 30.0), 6.0, 7.0, 32,
+    ),
+    # hedyPET's grids: CT 512 x 512 x 531, PET 440 x 440 x 531 at 1.65 x 1.65 x 2 mm,
+    # dynamic 440 x 440 x 645 at 1.65 mm (34 GB raw a series)
+    "full": HedySize(
+        "full", (512, 512, 531), (1.5234375, 1.5234375, 2.0), (440, 440, 531),
+        (1.6484375, 1.6484375, 2.0), (440, 440, 645), (1.6484375, 1.6484375, 1.6484375),
+        (1.0, 1.0, 0.0, 30.0), 4.0, 5.0, 16,
+    ),
+}  # fmt: skip
+
+
+def _tie_free(
+    ct: Grid,
+    shape: tuple[int, int, int],
+    spacing: tuple[float, float, float],
+    centre: np.ndarray,
+    offset: np.ndarray,
+    what: str,
+) -> Grid:
+    """A grid of ``shape`` centred at ``centre + offset``, nudged until no centre ties."""
+    for _ in range(100):
+        grid = _grid(shape, spacing, centre + offset)
+        if nearest_tie_margin(ct, grid) >= TIE_MARGIN:
+            return grid
+        offset = offset + np.asarray(ct.spacing[::-1]) * 0.0137
+    raise RuntimeError(f"no tie-free {what} grid")  # pragma: no cover
+
+
+def place_hedy_grids(
+    size: HedySize, rng: np.random.Generator, *, height_mm: float, z_soles: float
+) -> tuple[Grid, Grid, Grid]:
+    """A hedyPET subject's canonical CT, static PET and dynamic PET grids.
+
+    All three cover about the same box (one scanner, one bed position); the PET grids are
+    offset by a fraction of a CT voxel so that nearest-neighbour resampling of the CT-grid
+    label maps onto them has no ties.
+    """
+    f_lo, f_hi, mm_lo, mm_hi = size.top
+    top = z_soles + height_mm * rng.uniform(f_lo, f_hi) + rng.uniform(mm_lo, mm_hi)
+    ct_extent = (size.ct_shape[2] - 1) * size.ct_spacing[2]
+    centre = np.array([rng.uniform(-10, 10), rng.uniform(-10, 30), top - ct_extent / 2])
+    ct = _grid(size.ct_shape, size.ct_spacing, centre)
+    sp = np.asarray(size.ct_spacing)
+    pet = _tie_free(
+        ct, size.pet_shape, size.pet_spacing, centre, sp * np.array([0.37, -0.29, 0.41]), "PET"
+    )
+    dyn = _tie_free(
+        ct, size.dyn_shape, size.dyn_spacing, centre, sp * np.array([-0.23, 0.31, 0.27]), "dynamic"
+    )
+    return ct, pet, dyn

@@ -46,13 +46,17 @@ def stored_affine(grid: Grid, orientation: Orientation) -> np.ndarray:
     return aff
 
 
-def _header(grid: Grid, dtype: np.dtype, orientation: Orientation, slope: float | None) -> bytes:
+def _header(
+    grid: Grid, dtype: np.dtype, orientation: Orientation, slope: float | None, frames: int | None
+) -> bytes:
     hdr = nib.Nifti1Header()
     hdr.set_data_dtype(dtype)
-    hdr.set_data_shape(grid.shape[::-1])
+    hdr.set_data_shape(grid.shape[::-1] if frames is None else (*grid.shape[::-1], frames))
     aff = stored_affine(grid, orientation)
     hdr.set_qform(aff, code=1)  # scanner
     hdr.set_sform(aff, code=1)
+    if frames is not None:  # frames are not evenly spaced: their times are in the sidecar
+        hdr.set_zooms((*hdr.get_zooms()[:3], 0.0))
     hdr.set_xyzt_units("mm", "sec")
     if slope is not None:
         hdr.set_slope_inter(slope, 0.0)
@@ -76,6 +80,9 @@ class NiftiSlabWriter:
         Storage orientation; LPS flips x and y on the way out.
     slope : float, optional
         ``scl_slope`` (``scl_inter`` is then 0): slabs must already hold stored values.
+    frames : int, optional
+        Write a 4D series of this many frames (``(x, y, z, t)``): slabs run through the
+        first frame, then the second, ... (``pixdim[4]`` is 0: frame times go in a sidecar).
 
     Examples
     --------
@@ -98,13 +105,15 @@ class NiftiSlabWriter:
         orientation: Orientation = "RAS",
         slope: float | None = None,
         *,
+        frames: int | None = None,
         level: int = GZIP_LEVEL,
     ) -> None:
         self.path, self.grid = path, grid
         self.dtype = np.dtype(dtype)
         self.orientation = orientation
         self._written = 0
-        header = _header(grid, self.dtype, orientation, slope)
+        self._slices = grid.shape[0] * (1 if frames is None else frames)
+        header = _header(grid, self.dtype, orientation, slope, frames)
         self._file = igzip_threaded.open(path, "wb", compresslevel=level, threads=1)
         self._file.write(header)
 
@@ -119,8 +128,8 @@ class NiftiSlabWriter:
 
     def close(self) -> None:
         self._file.close()
-        if self._written != self.grid.shape[0]:
-            raise ValueError(f"{self.path}: wrote {self._written} of {self.grid.shape[0]} slices")
+        if self._written != self._slices:
+            raise ValueError(f"{self.path}: wrote {self._written} of {self._slices} slices")
 
     def __enter__(self) -> NiftiSlabWriter:
         return self

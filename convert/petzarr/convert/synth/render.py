@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,7 +24,18 @@ from petzarr.convert.synth.niftiio import NiftiSlabWriter, Orientation
 from petzarr.convert.synth.shapes import paint
 from petzarr.convert.synth.tissues import BODY_COMPOSITION, TISSUES
 
-__all__ = ["CT_NOISE_HU", "PET_NOISE", "Luts", "make_luts", "rasterise", "write_ct", "write_pet"]
+__all__ = [
+    "CT_NOISE_HU",
+    "PET_NOISE",
+    "Luts",
+    "make_luts",
+    "pet_slabs",
+    "rasterise",
+    "rasterise_all",
+    "write_ct",
+    "write_dynamic_pet",
+    "write_pet",
+]
 
 CT_NOISE_HU = 10.0  # standard deviation of CT noise
 PET_NOISE = 0.10  # relative PET noise at the reference (liver) activity; it scales as sqrt
@@ -138,6 +149,54 @@ def write_ct(
     return counts
 
 
+def pet_slabs(
+    owner: np.ndarray,
+    activity: np.ndarray,
+    grid: Grid,
+    *,
+    fwhm_mm: float,
+    k: float,
+    rng: np.random.Generator,
+    bank: np.ndarray,
+    slab: int,
+    floor: float = 0.0,
+    inv_slope: float = 0.0,
+    dtype: np.dtype | type = np.float32,
+) -> Iterator[np.ndarray]:
+    """The PET of owner map ``owner`` (whole ``grid``) slab by slab, first slice first.
+
+    Structure ``i`` holds ``activity[i]`` [Bq/mL]; the image is that blurred to ``fwhm_mm``
+    (each slab with a halo, so slabs join seamlessly) with noise of variance ``k a`` at
+    blurred activity ``a`` (none where ``a`` is 0), clipped below at ``floor``. With
+    ``inv_slope > 0`` slabs hold ``rint(value * inv_slope)`` for int16 storage.
+    """
+    nz = grid.shape[0]
+    sigma = [fwhm_mm / (2 * math.sqrt(2 * math.log(2))) / sp for sp in grid.spacing]
+    halo = int(_TRUNCATE * sigma[0] + 0.5) + 1
+    table = np.ascontiguousarray(activity, dtype=np.float32)
+    for z0 in range(0, nz, slab):
+        z1 = min(z0 + slab, nz)
+        lo, hi = max(z0 - halo, 0), min(z1 + halo, nz)
+        act = np.empty((hi - lo, *grid.shape[1:]), dtype=np.float32)
+        _kernels.lut(owner[lo:hi], table, act)
+        act = gaussian_filter(act, sigma, mode="nearest", truncate=_TRUNCATE)[z0 - lo : z1 - lo]
+        offsets = _kernels.row_offsets(rng, bank, act.shape[0] * act.shape[1], act.shape[2])
+        out = np.empty(act.shape, dtype=dtype)
+        _kernels.pet_noise(
+            act, np.float32(k), bank, offsets, np.float32(inv_slope), np.float32(floor), out
+        )
+        yield out
+
+
+def rasterise_all(phantom: Phantom, grid: Grid, slab: int) -> np.ndarray:
+    """The owner map of the whole of ``grid``, painted ``slab`` slices at a time."""
+    nz = grid.shape[0]
+    owner = np.empty(grid.shape, dtype=np.uint8)
+    for z0 in range(0, nz, slab):
+        owner[z0 : z0 + slab] = rasterise(phantom, grid, z0, min(z0 + slab, nz))
+    return owner
+
+
 def write_pet(
     path: str | os.PathLike[str],
     phantom: Phantom,
@@ -163,26 +222,57 @@ def write_pet(
     float or None
         The ``scl_slope`` written, or None for float32.
     """
-    nz = grid.shape[0]
-    owner = np.empty(grid.shape, dtype=np.uint8)
-    for z0 in range(0, nz, slab):
-        owner[z0 : z0 + slab] = rasterise(phantom, grid, z0, min(z0 + slab, nz))
-    sigma = [fwhm_mm / (2 * math.sqrt(2 * math.log(2))) / sp for sp in grid.spacing]
-    halo = int(_TRUNCATE * sigma[0] + 0.5) + 1
+    owner = rasterise_all(phantom, grid, slab)
     slope = float(np.float32(1.5 * float(luts.activity.max()) / 32767)) if as_int16 else None
-    inv_slope = np.float32(1.0 / slope) if slope else np.float32(0.0)
     dtype = np.int16 if as_int16 else np.float32
-    k = np.float32(PET_NOISE**2 * reference)
     bank = _kernels.noise_bank(rng, math.prod(grid.shape))
     with NiftiSlabWriter(path, grid, dtype, orientation, slope) as pet_file:
-        for z0 in range(0, nz, slab):
-            z1 = min(z0 + slab, nz)
-            lo, hi = max(z0 - halo, 0), min(z1 + halo, nz)
-            act = np.empty((hi - lo, *grid.shape[1:]), dtype=np.float32)
-            _kernels.lut(owner[lo:hi], luts.activity, act)
-            act = gaussian_filter(act, sigma, mode="nearest", truncate=_TRUNCATE)[z0 - lo : z1 - lo]
-            offsets = _kernels.row_offsets(rng, bank, act.shape[0] * act.shape[1], act.shape[2])
-            out = np.empty(act.shape, dtype=dtype)
-            _kernels.pet_noise(act, k, bank, offsets, inv_slope, out)
+        for out in pet_slabs(
+            owner,
+            luts.activity,
+            grid,
+            fwhm_mm=fwhm_mm,
+            k=PET_NOISE**2 * reference,
+            rng=rng,
+            bank=bank,
+            slab=slab,
+            inv_slope=1.0 / slope if slope else 0.0,
+            dtype=dtype,
+        ):
             pet_file.write(out)
     return slope
+
+
+def write_dynamic_pet(
+    path: str | os.PathLike[str],
+    owner: np.ndarray,
+    frames: np.ndarray,
+    grid: Grid,
+    *,
+    orientation: Orientation,
+    rng: np.random.Generator,
+    fwhm_mm: float,
+    k: Sequence[float],
+    slab: int,
+) -> None:
+    """Write a 4D float32 series, frame by frame and slab by slab, in bounded memory.
+
+    Frame ``f`` is :func:`pet_slabs` of ``frames[f]`` (activity per structure id) with noise
+    variance ``k[f] a``, not clipped: frame means are unbiased. Memory stays at a few slabs
+    (plus ``owner``) whatever the number of frames.
+    """
+    bank = _kernels.noise_bank(rng, math.prod(grid.shape))
+    with NiftiSlabWriter(path, grid, np.float32, orientation, frames=len(frames)) as out:
+        for activity, k_frame in zip(frames, k, strict=True):
+            for s in pet_slabs(
+                owner,
+                activity,
+                grid,
+                fwhm_mm=fwhm_mm,
+                k=k_frame,
+                rng=rng,
+                bank=bank,
+                slab=slab,
+                floor=-np.inf,
+            ):
+                out.write(s)

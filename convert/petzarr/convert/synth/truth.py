@@ -5,11 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import numpy as np
+
 from petzarr.convert.nifti import Grid
 from petzarr.convert.synth.anatomy import Anatomy
+from petzarr.convert.synth.kinetics import ExpSum, Framing, Kinetics
 from petzarr.convert.synth.niftiio import Orientation
 
-__all__ = ["CohortTruth", "LabelKey", "SubjectTruth"]
+__all__ = ["CohortTruth", "HedySubjectTruth", "HedyTruth", "LabelKey", "SubjectTruth"]
 
 LabelKey = tuple[str, int]  # (group name as in petzarr.cohort.layout, label id)
 
@@ -111,3 +114,147 @@ class CohortTruth:
             if s.subject == subject:
                 return s
         raise KeyError(subject)
+
+
+@dataclass(frozen=True)
+class HedySubjectTruth:
+    """One synthetic hedyPET-layout subject, as generated.
+
+    Activity is decay-corrected to injection, which is also scan start (the listmode starts
+    at injection), so the SUV denominator is the undecayed injected activity over weight.
+    Frame values are means over each frame of the continuous curves, before blur and noise.
+
+    Attributes
+    ----------
+    subject : str
+        ``sub-XXX``.
+    sex, age, weight_kg, height_m : str, int, float, float
+        As in ``participants.tsv``.
+    injected_activity_bq : float
+        ``InjectedRadioactivity`` (MBq in the sidecars) x 1e6.
+    suv_denominator : float
+        ``injected_activity_bq / (1000 weight_kg)`` [Bq/mL]: no decay (the images are
+        decay-corrected to injection = scan start), as hedyPET's published constants.
+    time_zero : str
+        Clock time of injection and scan start, ``HH:MM:SS`` (the sidecars' ``TimeZero``).
+    framing : Framing
+        The dynamic series' frames (start, duration [s] from injection).
+    plasma : ExpSum
+        The arterial plasma input function ``Cp(t)`` [Bq/mL], ``t`` [s] from injection;
+        every blood voxel (aorta, heart chambers, vessels) holds it.
+    kinetics : mapping of str to Kinetics
+        This subject's K1, k2, k3 [1/min] and vB of every phantom tissue.
+    tissue_tacs : mapping of str to tuple of float
+        Frame means [Bq/mL] of a voxel of each tissue: ``(1 - vB) C_T + vB Cp``.
+    tissue_static : mapping of str to float
+        The same averaged over the static window (50-70 min), what the static PET holds.
+    composition : mapping of (str, int) to mapping of str to float
+        Tissue fractions (CT-grid voxels) of every label present, keyed ``(group, id)``
+        with group ``total``, ``tissue`` or ``body``; most ``total`` classes are one tissue,
+        ``heart`` is myocardium and blood.
+    label_voxels : mapping of (str, int) to int
+        CT-grid voxel count of every present label.
+    absent : tuple of (str, int)
+        Labels of the three tables with no voxel in this subject's maps.
+    orientation : {"RAS", "LPS"}
+        Storage orientation of every volume.
+    ct_grid, pet_grid, dynamic_grid : Grid
+        Canonical RAS+ ``(z, y, x)`` grids of the CT (and maps), static and dynamic PET.
+    anatomy : Anatomy
+        The phantom parameters.
+    """
+
+    subject: str
+    sex: str
+    age: int
+    weight_kg: float
+    height_m: float
+    injected_activity_bq: float
+    suv_denominator: float
+    time_zero: str
+    framing: Framing
+    plasma: ExpSum
+    kinetics: Mapping[str, Kinetics]
+    tissue_tacs: Mapping[str, tuple[float, ...]]
+    tissue_static: Mapping[str, float]
+    composition: Mapping[LabelKey, Mapping[str, float]]
+    label_voxels: Mapping[LabelKey, int]
+    absent: tuple[LabelKey, ...]
+    orientation: Orientation
+    ct_grid: Grid
+    pet_grid: Grid
+    dynamic_grid: Grid
+    anatomy: Anatomy
+
+    @property
+    def input_times(self) -> np.ndarray:
+        """Frame mid times [s]."""
+        return self.framing.middle
+
+    @property
+    def input_values(self) -> np.ndarray:
+        """The plasma input averaged over each frame [Bq/mL]."""
+        return self.plasma.mean(self.framing.start, self.framing.duration)
+
+    def tac(self, group: str, label: int) -> np.ndarray:
+        """A label's true TAC: the frame means of its tissues, voxel-weighted [Bq/mL]."""
+        return sum(
+            (
+                w * np.asarray(self.tissue_tacs[t])
+                for t, w in self.composition[(group, label)].items()
+            ),
+            start=np.zeros(len(self.framing)),
+        )
+
+    def static_activity(self, group: str, label: int) -> float:
+        """A label's true mean activity in the static PET [Bq/mL]."""
+        return sum(w * self.tissue_static[t] for t, w in self.composition[(group, label)].items())
+
+    def ki(self, group: str, label: int) -> float:
+        """Slope Patlak recovers from the label's mean TAC, at long times [mL/cm3/min].
+
+        ``sum_t w_t (1 - vB_t) Ki_t``: a voxel is ``1 - vB`` tissue (``Ki = K1 k3/(k2 + k3)``,
+        see :attr:`Kinetics.ki`) and ``vB`` blood (slope 0).
+        """
+        return sum(
+            w * (1.0 - self.kinetics[t].vb) * self.kinetics[t].ki
+            for t, w in self.composition[(group, label)].items()
+        )
+
+    def tissue_of(self, group: str, label: int) -> str:
+        """The one tissue a label is made of (``KeyError`` when it is a mixture)."""
+        parts = self.composition[(group, label)]
+        if len(parts) != 1:
+            raise KeyError(f"{(group, label)} is a mixture: {dict(parts)}")
+        return next(iter(parts))
+
+
+@dataclass(frozen=True)
+class HedyTruth:
+    """A synthetic hedyPET-layout cohort: where it is, its tables and each subject's truth.
+
+    ``labels`` are the three TotalSegmentator tables, ``{"total" | "tissue" | "body": {id:
+    name}}``; ``framing`` the dynamic framing every subject shares.
+    """
+
+    static_root: str
+    dynamic_root: str
+    size: str
+    seed: int
+    labels: Mapping[str, Mapping[int, str]]
+    framing: Framing
+    subjects: tuple[HedySubjectTruth, ...]
+
+    def subject(self, subject: str) -> HedySubjectTruth:
+        """The truth of one subject by id (``"sub-001"``)."""
+        for s in self.subjects:
+            if s.subject == subject:
+                return s
+        raise KeyError(subject)
+
+    def label(self, group: str, name: str) -> LabelKey:
+        """``(group, id)`` of a class by name: ``truth.label("total", "liver")``."""
+        for i, n in self.labels[group].items():
+            if n == name:
+                return group, i
+        raise KeyError(f"{group}: no class {name!r}")
