@@ -43,6 +43,7 @@ def subject_stats(
     erosion: Iterable[int] = (0,),
     median: bool = True,
     peak: bool = True,
+    suv: bool = True,
     storage_options: dict[str, Any] | None = None,
 ) -> pd.DataFrame:
     """Statistics of every label of every requested map of one subject.
@@ -52,14 +53,18 @@ def subject_stats(
     [Bq/mL], PET Median [Bq/mL]`` (``CT ... [HU]`` for ``group="ct"``), and for PET
     ``SUV Mean, SUV Max, SUV Peak, TLG`` and ``SUL Mean (James|Janma|Decazes)``. SUV/SUL
     are NaN, with the reason in ``Note``, where the normalisation is not computable (e.g.
-    PET in CNTS, missing weight).
+    PET in CNTS, missing weight). ``suv=False`` leaves out SUV/SUL (and the reading of
+    the CT maps that SUL Decazes needs).
     """
     # every chunk of a petzarr store exists, so a missing one is damage, not zeros (zarr
     # reads this setting when an array is opened)
     with zarr.config.set({"array.read_missing_chunks": False}):
-        return _subject_stats(
+        table = _subject_stats(
             cohort_url, subject, group, groups, erosion, median, peak, storage_options
         )
+        if suv and group != layout.CT_GROUP:
+            _add_suv(table, subject_norms(cohort_url, subject, storage_options=storage_options))
+    return table
 
 
 def _subject_stats(
@@ -122,8 +127,6 @@ def _subject_stats(
         columns={s: f"{prefix} {s} [{unit}]" for s in ("Mean", "STD", "Min", "Max", "Median")}
         | {"Peak": f"{prefix} Peak [{unit}]"}
     )
-    if group != layout.CT_GROUP:
-        _add_suv(table, subject_norms(cohort_url, subject, storage_options=cohort.storage_options))
     return table
 
 
