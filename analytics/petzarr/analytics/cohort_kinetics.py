@@ -31,7 +31,7 @@ from petzarr.analytics.ki_map_store import (
     write_ki_map,
 )
 from petzarr.analytics.patlak import patlak_table
-from petzarr.analytics.tacs import TAC_COLUMNS, concat_sorted, subject_tacs
+from petzarr.analytics.tacs import TAC_COLUMNS, concat_sorted, parse_erosion, subject_tacs
 from petzarr.cohort.errors import InvalidInputError
 
 __all__ = [
@@ -154,8 +154,26 @@ def cohort_patlak(
     PatlakRun
         ``table`` = the Patlak fits (columns of ``patlak_table``), ``tacs``,
         ``input_functions``, ``ki_maps`` (subject -> attributes written) and ``failed``.
+
+    Examples
+    --------
+    The test suite's phantom cohort (``tests/dynamic_cohort.py``): the aorta carries the
+    input function, the liver traps 0.01 mL/cm3/min of it.
+
+    >>> import tempfile
+    >>> from dynamic_cohort import write_dynamic_cohort
+    >>> root = tempfile.mkdtemp()
+    >>> _ = write_dynamic_cohort(root, subjects=("sub-001",))
+    >>> run = cohort_patlak(root, n_frames=[5, 7], ki_map=True, serial=True, progress=False)
+    >>> fits = run.table
+    >>> liver = fits[(fits["Label Name"] == "liver")
+    ...              & (fits["Input Function Identifier"] == DEFAULT_KI_INPUT_FUNCTION)]
+    >>> liver[["Regression Frames", "Patlak Ki"]].round(6).to_numpy().tolist()
+    [[5.0, 0.01], [7.0, 0.01]]
+    >>> run.ki_maps["sub-001"]["regression_frames"], run.failed
+    (7, {})
     """
-    levels = sorted({int(n) for n in erosion})
+    levels = parse_erosion(erosion)
     users = _user_tables(input_functions)
     ki = None
     if ki_map:

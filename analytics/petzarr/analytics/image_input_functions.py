@@ -72,7 +72,23 @@ def subject_input_functions(
 
     Examples
     --------
-    See ``tests/analytics/test_cohort_kinetics.py``; an aorta needs a phantom of some size.
+    The test suite's phantom cohort (``tests/dynamic_cohort.py``), whose aorta carries a
+    known input function:
+
+    >>> import tempfile
+    >>> from dynamic_cohort import write_dynamic_cohort
+    >>> root = tempfile.mkdtemp()
+    >>> _ = write_dynamic_cohort(root, subjects=("sub-001",))
+    >>> table = subject_input_functions(root, "sub-001", vois=[(1.0, 3)])
+    >>> table["Task"].unique().tolist()
+    ['aortavois_ml-1_width-3']
+    >>> curves = table.groupby(["Label Index", "Label Name"])["Voxel Count"].first()
+    >>> for (index, name), voxels in curves.items():  # 2 slices x 3 x 3 px each
+    ...     print(index, name, voxels)
+    1 aorta_ascending 18
+    2 aorta_top 18
+    3 aorta_descending_upper 18
+    4 aorta_descending_lower 18
     """
     with zarr.config.set(read_config()):
         try:

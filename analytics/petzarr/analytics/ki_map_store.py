@@ -130,6 +130,23 @@ def write_ki_map(
         The attributes written on the array: ``units`` (mL/cm3/min), ``input_function``,
         ``regression_frames``, ``frame_indices``, ``t_star_min``, ``from_injection``, ...
 
+    Examples
+    --------
+    On the test suite's phantom cohort (``tests/dynamic_cohort.py``; liver Ki 0.01):
+
+    >>> import tempfile
+    >>> from dynamic_cohort import write_dynamic_cohort
+    >>> from petzarr.cohort import open_cohort
+    >>> root = tempfile.mkdtemp()
+    >>> _ = write_dynamic_cohort(root, subjects=("sub-001",))
+    >>> attrs = write_ki_map(root, "sub-001", t_star=20.0)
+    >>> attrs["input_function"], attrs["regression_frames"]
+    ('aortavois_ml-1_width-3_aorta_descending_lower', 13)
+    >>> ds = open_cohort(root).open("sub-001", "pet_dynamic")
+    >>> ki = ds[KI_ARRAY].where(ds.seg_total == 5).mean()
+    >>> round(float(ki), 6)
+    0.01
+
     Notes
     -----
     float32 ``(z, y, x)``, chunked like the spatial chunks of ``pet``, computed chunk by

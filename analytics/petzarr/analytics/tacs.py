@@ -39,6 +39,7 @@ __all__ = [
     "finish_tac_table",
     "label_tacs",
     "moments_table",
+    "parse_erosion",
     "subject_tacs",
 ]
 
@@ -124,7 +125,14 @@ def moments_table(
     )
 
 
-def _levels(erosion: Iterable[int]) -> list[int]:
+def parse_erosion(erosion: Iterable[int]) -> list[int]:
+    """Erosion levels as sorted distinct ints >= 0, or InvalidInputError.
+
+    Examples
+    --------
+    >>> parse_erosion([1, 0, 1])
+    [0, 1]
+    """
     try:
         levels = sorted({int(n) for n in erosion})
     except (TypeError, ValueError):
@@ -190,7 +198,7 @@ def label_tacs(
     if not names:
         raise InvalidInputError("label_maps is empty: pass at least one label map by name")
     spacing = parse_spacing(spacing_mm)
-    levels = _levels(erosion)
+    levels = parse_erosion(erosion)
     tagged: list[tuple[str, int]] = []
     arrays: list[Any] = []
     for name in names:
@@ -372,7 +380,7 @@ def cohort_tacs(
         anon=anon,
         kwargs={
             "groups": list(groups) if groups else None,
-            "erosion": _levels(erosion),
+            "erosion": parse_erosion(erosion),
             "frames_per_block": frames_per_block,
         },
     )
