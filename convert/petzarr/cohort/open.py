@@ -74,6 +74,7 @@ _BOOKKEEPING = {
     "converted_at",
     "ct_shape",
     "pet_shape",
+    "pet_dynamic_shape",
     "groups",
 }
 
