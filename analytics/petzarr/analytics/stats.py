@@ -9,8 +9,6 @@ over the store's slab chunks (run on the task's own threads).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from contextlib import nullcontext
-from dataclasses import dataclass
 from typing import Any
 
 import dask
@@ -20,14 +18,14 @@ import pandas as pd
 import zarr
 
 from petzarr.analytics.cohort_norms import subject_norms
+from petzarr.analytics.cohort_run import CohortRun, run_subjects
 from petzarr.analytics.labeltable import label_statistics
 from petzarr.analytics.norms import SUL_DECAZES, SUL_JAMES, SUL_JANMA, SUV
 from petzarr.cohort import layout, open_cohort
-from petzarr.cohort.cluster import connect, map_as_completed
 from petzarr.cohort.errors import InvalidInputError
 from petzarr.cohort.storage import zarr_store
 
-__all__ = ["StatsRun", "cohort_stats", "subject_stats"]
+__all__ = ["cohort_stats", "subject_stats"]
 
 # Task names of the published hedyPET tables, for the maps of a hedyPET store
 TASK_NAMES = {"total": "ts_total", "tissue": "ts_tissue", "body": "ts_body"}
@@ -146,27 +144,6 @@ def _add_suv(table: pd.DataFrame, norms: dict[str, Any]) -> None:
     table["Note"] = str(norms.get("Note", "") or "")
 
 
-@dataclass(frozen=True)
-class StatsRun:
-    """A cohort's statistics table and the subjects that failed (subject -> error)."""
-
-    table: pd.DataFrame
-    failed: dict[str, str]
-
-    @property
-    def exit_code(self) -> int:
-        return 1 if self.failed else 0
-
-
-def _job(item: tuple[str, str, dict[str, Any]]) -> pd.DataFrame | str:
-    """One subject's table, or its error as text (a failure never stops the cohort)."""
-    url, subject, kwargs = item
-    try:
-        return subject_stats(url, subject, **kwargs)
-    except Exception as exc:
-        return f"{type(exc).__name__}: {exc}"
-
-
 def cohort_stats(
     cohort_url: str,
     *,
@@ -178,37 +155,28 @@ def cohort_stats(
     progress: bool = True,
     storage_options: dict[str, Any] | None = None,
     **kwargs: Any,
-) -> StatsRun:
+) -> CohortRun:
     """:func:`subject_stats` for every (or the chosen) subject, one Dask task each.
 
-    Keyword arguments (``group, groups, erosion, median, peak``) go to
-    :func:`subject_stats`. The table is sorted by subject, task, erosion and label.
+    Keyword arguments (``group, groups, erosion, median, peak, suv``) go to
+    :func:`subject_stats`. The table is sorted by subject, task, erosion and label; a
+    failing subject is in ``failed`` with its error, and the rest of the cohort carries on.
     """
-    cohort = open_cohort(cohort_url, storage_options=storage_options)
-    chosen = list(subjects) if subjects else cohort.subjects
-    unknown = sorted(set(chosen) - set(cohort.subjects))
-    if unknown:
-        raise InvalidInputError(f"{cohort_url}: subject(s) not in the index: {', '.join(unknown)}")
-    kwargs["storage_options"] = cohort.storage_options
-    items = [(cohort_url, s, kwargs) for s in chosen]
-    results: dict[str, pd.DataFrame | str] = {}
-    if serial:
-        from tqdm.auto import tqdm
-
-        for item in tqdm(items, desc="stats", unit="subject", disable=not progress):
-            results[item[1]] = _job(item)
-    else:
-        ctx = nullcontext(client) if client is not None else connect(scheduler, workers=workers)
-        with ctx as c:
-            keys = [f"stats-{s}" for s in chosen]
-            for i, out, lost in map_as_completed(
-                c, _job, items, keys=keys, desc="stats", progress=progress
-            ):
-                results[chosen[i]] = out if out is not None else f"worker lost: {lost!r}"
-    tables = [r for r in results.values() if isinstance(r, pd.DataFrame)]
-    failed = {s: r for s, r in sorted(results.items()) if isinstance(r, str)}
-    table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
+    results, failed = run_subjects(
+        subject_stats,
+        cohort_url,
+        desc="stats",
+        subjects=subjects,
+        client=client,
+        scheduler=scheduler,
+        workers=workers,
+        serial=serial,
+        progress=progress,
+        storage_options=storage_options,
+        kwargs=kwargs,
+    )
+    table = pd.concat(list(results.values()), ignore_index=True) if results else pd.DataFrame()
     if not table.empty:
         order = ["Subject", "Task", "Erosion Iterations", "Label Index"]
         table = table.sort_values(order, kind="stable").reset_index(drop=True)
-    return StatsRun(table=table, failed=failed)
+    return CohortRun(table=table, failed=failed)
