@@ -29,8 +29,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--size",
         default="small",
-        help="enhance: tiny (tests), small (demos), full (real dimensions); hedypet: see "
-        "petzarr.convert.synth.grids.HEDY_SIZES (default small / tiny)",
+        help="tiny (tests), small (demos, the default), full (real dimensions); hedypet also "
+        "half (a 220x220x320x69 dynamic series)",
     )
     p.add_argument("--layout", choices=("enhance", "hedypet"), default="enhance")
     p.add_argument("--dynamic-root", help="hedypet: write the dynamic dataset here (default: DEST)")
@@ -140,25 +140,18 @@ def _synth(args: argparse.Namespace) -> int:
     from petzarr.convert.synth import write_enhance_cohort, write_hedypet_cohort
 
     if args.layout == "hedypet":
-        size = "tiny" if args.size == "small" and "small" not in _hedy_sizes() else args.size
         hedy = write_hedypet_cohort(
             args.dest,
             dynamic_root=args.dynamic_root,
             subjects=args.subjects,
-            size=size,
+            size=args.size,
             seed=args.seed,
         )
-        print(f"wrote {len(hedy.subjects)} {size} hedyPET subjects to {args.dest}")
+        print(f"wrote {len(hedy.subjects)} {args.size} hedyPET subjects to {args.dest}")
         return 0
     truth = write_enhance_cohort(args.dest, subjects=args.subjects, size=args.size, seed=args.seed)
     print(f"wrote {len(truth.subjects)} {args.size} subjects to {args.dest}")
     return 0
-
-
-def _hedy_sizes() -> set[str]:
-    from petzarr.convert.synth.grids import HEDY_SIZES
-
-    return set(HEDY_SIZES)
 
 
 def _convert(args: argparse.Namespace) -> int:
