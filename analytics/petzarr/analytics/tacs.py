@@ -173,7 +173,7 @@ def label_tacs(
     n_labels : int, optional
         Label slots (max label + 1); default 256 for uint8 maps.
     frames_per_block : int, optional
-        Frames read at once per slab (default: about 256 MB of values).
+        Frames read at once per slab (default: about 64 MB of values, at least one).
 
     Returns
     -------
