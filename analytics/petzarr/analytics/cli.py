@@ -85,12 +85,7 @@ def _register_norms(sub: argparse._SubParsersAction) -> None:
     p.add_argument("cohort", metavar="COHORT", help="cohort root (folder or s3://bucket/prefix)")
     p.add_argument("-o", "--output", help="output table (.parquet, .csv); default: print")
     p.add_argument("--subjects", type=_ids, help="comma-separated subject ids (default: all)")
-    where = p.add_mutually_exclusive_group()
-    where.add_argument("--workers", type=int, help="local cluster worker processes")
-    where.add_argument("--scheduler", help="Dask scheduler address (default: configured/local)")
-    where.add_argument("--serial", action="store_true", help="run in this process, no Dask")
-    p.add_argument("--anon", action="store_true", help="anonymous object-store access")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_run_args(p)
     p.add_argument(
         "--column",
         action="append",
@@ -107,6 +102,20 @@ def _register_norms(sub: argparse._SubParsersAction) -> None:
         help="top of the Decazes fat range: the field of view (default) or a label's top",
     )
     p.set_defaults(run=_norms)
+
+
+def _add_run_args(p: argparse.ArgumentParser) -> None:
+    """Where the per-subject tasks run, and how the cohort is read: shared by every command."""
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int, help="local cluster worker processes")
+    where.add_argument(
+        "--scheduler",
+        help="address of a running Dask scheduler "
+        "(default: $DASK_SCHEDULER_ADDRESS, else a local cluster)",
+    )
+    where.add_argument("--serial", action="store_true", help="no cluster: run in this process")
+    p.add_argument("--anon", action="store_true", help="read the cohort unsigned")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def _ids(text: str) -> list[str]:
@@ -266,12 +275,7 @@ def _dynamic_cohort_args(
         p.add_argument("--subjects", type=_ids, help="comma-separated subject ids (default all)")
     else:
         p.add_argument("--subjects", type=_ids, help="with COHORT: subject ids (default all)")
-    where = p.add_mutually_exclusive_group()
-    where.add_argument("--workers", type=int, help="local cluster worker processes")
-    where.add_argument("--scheduler", help="address of a running Dask scheduler")
-    where.add_argument("--serial", action="store_true", help="no cluster: run in this process")
-    p.add_argument("--anon", action="store_true", help="read the cohort unsigned")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_run_args(p)
     if regions:
         p.add_argument("--groups", type=_ids, help="label maps, e.g. total,tissue (default: all)")
         p.add_argument(
@@ -381,12 +385,7 @@ def _register_stats(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-median", action="store_true", help="skip the exact median")
     p.add_argument("--no-peak", action="store_true", help="skip the SUVpeak sphere search")
     p.add_argument("--subjects", type=_ids, help="comma-separated subject ids (default all)")
-    where = p.add_mutually_exclusive_group()
-    where.add_argument("--workers", type=int, help="local cluster worker processes")
-    where.add_argument("--scheduler", help="address of a running Dask scheduler")
-    where.add_argument("--serial", action="store_true", help="no cluster: run in this process")
-    p.add_argument("--anon", action="store_true", help="read the cohort unsigned")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_run_args(p)
     p.set_defaults(run=_stats)
 
 
