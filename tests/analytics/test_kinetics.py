@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dask.array as da
 import numpy as np
 import pytest
+from dask_guard import raise_if_dask_computes
 from scipy.integrate import cumulative_simpson as scipy_cumulative_simpson
 from scipy.integrate import solve_ivp
 
+from petzarr.analytics.kimap import patlak_ki_map
 from petzarr.analytics.kinetics import (
     cumulative_simpson,
     frames_from,
@@ -164,6 +167,26 @@ def test_patlak_fit_recovers_an_exact_patlak_tissue() -> None:
     ki, intercept = patlak_fit(ct, cp, t, n_frames=range(2, 40))
     np.testing.assert_allclose(ki, 0.02, rtol=1e-9)
     np.testing.assert_allclose(intercept, 0.3, rtol=1e-9)
+
+
+def test_ki_map_on_dask_is_lazy_and_equals_the_naive_loop() -> None:
+    rng = np.random.default_rng(7)
+    t = MIDS_MIN
+    cp = _feng_input(t) + 1e-3
+    ki = rng.uniform(0.005, 0.05, (5, 4, 3))
+    vb = rng.uniform(0.1, 0.5, (5, 4, 3))
+    frames = lambda curve: curve[:, None, None, None]  # noqa: E731
+    pet = ki[None] * frames(cumulative_simpson(cp, t)) + vb[None] * frames(cp)
+    pet = (pet * (1 + 0.01 * rng.normal(size=pet.shape))).astype(np.float32)
+    with raise_if_dask_computes():
+        lazy = patlak_ki_map(da.from_array(pet, chunks=(10, 2, 4, 3)), cp, t, n_frames=8)
+    assert isinstance(lazy, da.Array)
+    assert lazy.shape == (5, 4, 3) and lazy.dtype == np.float32
+    got = lazy.compute()
+    np.testing.assert_array_equal(got, patlak_ki_map(pet, cp, t, n_frames=8))
+    for z, y, x in np.ndindex(got.shape):
+        ref, _ = _naive_patlak(pet[:, z, y, x].astype(np.float64), cp, t, 8)
+        assert got[z, y, x] == pytest.approx(ref, rel=1e-5), (z, y, x)
 
 
 def test_patlak_fit_refuses_empty_windows() -> None:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
 import pickle
 
-import dask
 import dask.array as da
 import numpy as np
 import pytest
+from dask_guard import raise_if_dask_computes
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -20,17 +19,6 @@ from petzarr.analytics.labelstats import (
     label_moments,
 )
 from petzarr.cohort.errors import InvalidInputError
-
-
-@contextlib.contextmanager
-def raise_if_dask_computes():
-    """Fail if anything is computed inside the block (as flox's tests do)."""
-
-    def scheduler(dsk, keys, **kwargs):
-        raise AssertionError("a Dask graph was computed too early")
-
-    with dask.config.set(scheduler=scheduler):
-        yield
 
 
 def reference(values, lab, n_labels):
@@ -163,16 +151,20 @@ def test_dynamic_4d_per_frame(data):
 def test_dask_4d_matches_numpy(data):
     values, maps = data
     frames = np.stack([values, values + 1, values * 2])
-    lazy = label_moments(
-        da.from_array(frames, chunks=(1, 4, 11, 13)),
-        [da.from_array(m, chunks=(4, 11, 13)) for m in maps],
-        n_labels=12,
-    )
+    with raise_if_dask_computes():
+        lazy = label_moments(
+            da.from_array(frames, chunks=(1, 4, 11, 13)),
+            [da.from_array(m, chunks=(4, 11, 13)) for m in maps],
+            n_labels=12,
+        )
     assert lazy.mean.shape == (3, 3, 12)
     got, want = lazy.compute(), label_moments(frames, maps, n_labels=12)
     np.testing.assert_array_equal(got.count, want.count)
     np.testing.assert_allclose(got.mean, want.mean, rtol=1e-13)
     np.testing.assert_allclose(got.m2, want.m2, rtol=1e-11, atol=1e-6)
+    for t in range(frames.shape[0]):  # and each frame against per-label float64 masks
+        fields = (getattr(got, f)[t] for f in ("count", "mean", "m2", "min", "max"))
+        check(LabelMoments(*fields), frames[t], maps, 12)
 
 
 @settings(max_examples=25, deadline=None)

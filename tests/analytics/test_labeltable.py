@@ -9,6 +9,7 @@ import dask.array as da
 import numpy as np
 import pandas as pd
 import pytest
+from dask_guard import raise_if_dask_computes
 from scipy import ndimage
 
 from petzarr.analytics.labeltable import COLUMNS, label_statistics
@@ -111,6 +112,23 @@ def test_dask_input_matches_numpy(median):
     kw = dict(spacing_mm=SPACING, erosion=(0, 2), median=median)
     got = label_statistics(da.from_array(values, chunks=(5, 12, 14)), lazy_maps, **kw)
     assert_tables_equal(got, label_statistics(values, maps, **kw))
+
+
+@pytest.mark.parametrize("median", [False, True])
+@pytest.mark.parametrize(("tissue_dtype", "computes"), [(np.uint8, 1), (np.uint16, 2)])
+def test_dask_input_is_computed_once(median, tissue_dtype, computes):
+    # one compute for the table; a uint16 Dask map costs one more (its maximum: n_labels)
+    values, maps = subject(4, shape=(12, 12, 14))
+    maps["tissue"] = maps["tissue"].astype(tissue_dtype)
+    chunks = (5, 12, 14)
+    lazy_maps = {k: da.from_array(m, chunks=chunks) for k, m in maps.items()}
+    kw = dict(erosion=(0, 2), median=median)
+    with raise_if_dask_computes(max_computes=computes):
+        got = label_statistics(
+            da.from_array(values, chunks=chunks), lazy_maps, spacing_mm=SPACING, **kw
+        )
+    want = reference_table(values, maps, spacing=SPACING, scale=1.0, peak=False, **kw)
+    assert_tables_equal(got, want)
 
 
 def test_mixed_numpy_and_dask_and_uint16_n_labels():

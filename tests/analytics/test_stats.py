@@ -96,11 +96,13 @@ def test_synthetic_truth_is_recovered_in_eroded_large_organs(cohort):
     url, truth = cohort
     table = subject_stats(url, "0001", groups=["organs"], erosion=(1,), median=False, peak=False)
     subject = truth.subject("0001")
+    names = truth.labels["clin_ct_organs"]
     for organ in ("liver", "spleen"):
+        (label,) = (k for k, name in names.items() if name == organ)
+        assert ("organs", label) in subject.suv, f"the synthetic subject has no {organ}"
         row = table[table["Label Name"] == organ]
-        if row.empty:
-            continue
-        label = int(row["Label Index"].iloc[0])
+        assert len(row) == 1, f"{organ} (label {label}) has {len(row)} rows after erosion"
+        assert int(row["Label Index"].iloc[0]) == label
         assert float(row["SUV Mean"].iloc[0]) == pytest.approx(
             subject.suv[("organs", label)], rel=0.05
         ), organ

@@ -16,17 +16,21 @@ import pickle
 import shutil
 from pathlib import Path
 
+import dask.array as da
 import nibabel as nib
+import nifti_dynamic.tacs
 import numpy as np
 import pandas as pd
 import pytest
 import zarr
+from dask_guard import raise_if_dask_computes
 from dynamic_cohort import MIDS, SPACING, write_dynamic_cohort
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import ndimage
 
 from petzarr.analytics.cohort_run import _job
+from petzarr.analytics.erosion import erode_labels
 from petzarr.analytics.framemoments import frame_moments
 from petzarr.analytics.labelstats import label_moments
 from petzarr.analytics.tacs import TAC_COLUMNS, cohort_tacs, label_tacs, subject_tacs
@@ -111,14 +115,13 @@ def test_equals_float64_numpy(serial, cohort, group, erosion):
 
 def test_equals_nifti_dynamic(cohort, tmp_path):
     """The peer: nifti_dynamic 0.3.1's extract_multiple_tacs on the same data as .nii.gz."""
-    tacs_module = pytest.importorskip("nifti_dynamic.tacs")
     _, phantoms = cohort
     ph = phantoms["sub-001"]
     affine = np.diag([*SPACING[::-1], 1.0])  # canonical RAS+: nibabel (x, y, z) = ours reversed
     pet_path = tmp_path / "pet.nii.gz"
     nib.save(nib.Nifti1Image(ph.pet.transpose(3, 2, 1, 0), affine), pet_path)
     seg = ph.maps["total"].transpose(2, 1, 0).astype(np.float64)
-    mean, std, n = tacs_module.extract_multiple_tacs(nib.load(pet_path), seg)
+    mean, std, n = nifti_dynamic.tacs.extract_multiple_tacs(nib.load(pet_path), seg)
     ours = subject_tacs(str(Path(cohort[0])), "sub-001", groups=["total"])
     assert sorted(mean) == sorted(ours["Label Index"].unique())
     for k, theirs in mean.items():
@@ -163,6 +166,29 @@ def test_streams_blocks_of_frames_per_slab(cohort):
     np.testing.assert_array_equal(got.max, want.max)
 
 
+def test_frame_moments_of_lazy_eroded_maps_compute_only_when_asked(cohort):
+    _, phantoms = cohort
+    ph = phantoms["sub-001"]
+    seg = ph.maps["total"]
+    series = Recorder(ph.pet, slab=16)
+    with raise_if_dask_computes():
+        lazy_seg = da.from_array(seg, chunks=(16, *seg.shape[1:]))
+        maps = [lazy_seg, erode_labels(lazy_seg, 1)]
+        lazy = frame_moments(series, maps, frames_per_block=10)
+    assert series.reads == []
+    got = lazy.compute()
+    labels = {int(k) for k in np.unique(seg) if k}
+    for i, erosion in enumerate((0, 1)):
+        ref = numpy_tacs(ph.pet, seg, labels, erosion)
+        present = ref["Label Index"].unique()
+        assert len(present) > 0
+        np.testing.assert_array_equal(np.flatnonzero(got.count[0, i, 1:]) + 1, present)
+        for k, rows in ref.groupby("Label Index"):
+            np.testing.assert_array_equal(got.count[:, i, k], rows["n"])
+            np.testing.assert_allclose(got.mean[:, i, k], rows["mean"], rtol=1e-12, atol=1e-9)
+            np.testing.assert_allclose(got.std[:, i, k], rows["std"], rtol=1e-9, atol=1e-9)
+
+
 @settings(max_examples=25, deadline=None)
 @given(
     shape=st.tuples(st.integers(1, 5), st.integers(1, 9), st.integers(1, 6), st.integers(1, 7)),
@@ -204,8 +230,6 @@ def test_refuses_bad_input(cohort):
     with pytest.raises(InvalidInputError, match="shape"):
         frame_moments(ph.pet, [ph.maps["total"][1:]])
     with pytest.raises(InvalidInputError, match="Dask"):
-        import dask.array as da
-
         frame_moments(da.from_array(ph.pet), [ph.maps["total"]])
     with pytest.raises(InvalidInputError, match="erosion"):
         label_tacs(

@@ -1,5 +1,6 @@
 """The cohort format: layout names, metadata, storage, config, errors and ``open_cohort``."""
 
+from petzarr.cohort.config import config
 from petzarr.cohort.errors import (
     CorruptFileError,
     GridMismatchError,
@@ -20,5 +21,6 @@ __all__ = [
     "ObliqueAffineError",
     "PetZarrError",
     "VerificationError",
+    "config",
     "open_cohort",
 ]

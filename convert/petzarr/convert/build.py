@@ -28,6 +28,7 @@ import numpy as np
 import zarr
 
 from petzarr.cohort import layout
+from petzarr.cohort.config import get_float
 from petzarr.cohort.errors import GridMismatchError, InvalidInputError
 from petzarr.cohort.format import group_attrs, label_attrs, subject_attrs, write_nifti_header
 from petzarr.cohort.metadata import SourceFile, plain_value
@@ -46,7 +47,6 @@ from petzarr.convert.resample import resample_nearest
 
 __all__ = ["StagedStore", "input_files", "pet_units", "write_store"]
 
-GRID_ATOL_MM = 1e-3
 SIDECAR_PREFIX = "sidecar_"
 
 
@@ -280,8 +280,9 @@ def _image_group(
 
 
 def _check_same_grid(seg: Grid, ct: Grid, uri: str, src: SubjectSource) -> None:
+    atol = get_float("convert.grid_atol_mm")
     same = seg.shape == ct.shape and np.allclose(
-        seg.spacing + seg.origin, ct.spacing + ct.origin, atol=GRID_ATOL_MM, rtol=0
+        seg.spacing + seg.origin, ct.spacing + ct.origin, atol=atol, rtol=0
     )
     if not same:
         raise GridMismatchError(

@@ -12,6 +12,7 @@ from distributed import Client
 
 from petzarr.cohort import layout
 from petzarr.cohort.cluster import connect
+from petzarr.cohort.config import get_float
 from petzarr.cohort.index import update_index, write_report
 from petzarr.cohort.labels import dump_labels
 from petzarr.cohort.storage import filesystem, join, storage_options
@@ -21,8 +22,6 @@ from petzarr.convert.sources import read_source
 from petzarr.convert.writer import SubjectResult
 
 __all__ = ["RunReport", "convert_cohort"]
-
-INDEX_FLUSH_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -102,9 +101,10 @@ def convert_cohort(
     results: list[SubjectResult] = []
     pending: list[dict[str, Any]] = []  # published rows not yet in the index
     last_flush = time.monotonic()
+    flush_s = get_float("index.flush_s", minimum=0.0)
 
     def collect(stream: Any) -> None:
-        # The index is rewritten at most every INDEX_FLUSH_S (one object put each time); a
+        # The index is rewritten at most every index.flush_s seconds (one put each time); a
         # crash between flushes loses nothing, as a re-run finds the published stores.
         nonlocal last_flush
         try:
@@ -112,7 +112,7 @@ def convert_cohort(
                 results.append(result)
                 if result.status != "failed":
                     pending.append(result.row)
-                if pending and time.monotonic() - last_flush > INDEX_FLUSH_S:
+                if pending and time.monotonic() - last_flush > flush_s:
                     update_index(dest, pending, dest_opts)
                     pending.clear()
                     last_flush = time.monotonic()

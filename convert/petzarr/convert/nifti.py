@@ -30,11 +30,14 @@ import nibabel as nib
 import numpy as np
 from isal import igzip_threaded
 
+from petzarr.cohort.config import get_float, get_int
 from petzarr.cohort.errors import CorruptFileError, MissingSourceError, ObliqueAffineError
+from petzarr.cohort.grid import Grid
 from petzarr.cohort.metadata import SourceFile
 from petzarr.cohort.storage import filesystem
 
 __all__ = [
+    "Grid",
     "NiftiStream",
     "NiftiVolume",
     "canonical_grid",
@@ -45,40 +48,7 @@ __all__ = [
 
 GZIP_MAGIC = b"\x1f\x8b"
 MAX_DEFLATE_RATIO = 1032  # deflate cannot expand data by more than this
-OBLIQUE_TOL = 1e-4  # direction-cosine tolerance; float32 headers carry ~1e-7 round-off
 _HEADER_PEEK = 540  # large enough for a NIfTI-2 header
-
-
-@dataclass(frozen=True)
-class Grid:
-    """A canonical (RAS+, axis-aligned) voxel grid, in (z, y, x) order.
-
-    ``spacing`` and ``origin`` are in mm; voxel ``k`` along an axis is centred at
-    ``origin + k * spacing``.
-    """
-
-    shape: tuple[int, int, int]
-    spacing: tuple[float, float, float]
-    origin: tuple[float, float, float]
-
-    def coords(self) -> dict[str, np.ndarray]:
-        """The 1-D ``z, y, x`` coordinates in mm (float64)."""
-        return {
-            name: o + s * np.arange(n, dtype=np.float64)
-            for name, n, s, o in zip("zyx", self.shape, self.spacing, self.origin, strict=True)
-        }
-
-    @property
-    def affine(self) -> np.ndarray:
-        """The NIfTI (x, y, z) voxel-to-world affine of this grid."""
-        aff = np.eye(4)
-        aff[[0, 1, 2], [0, 1, 2]] = self.spacing[::-1]
-        aff[:3, 3] = self.origin[::-1]
-        return aff
-
-    @property
-    def voxel_volume_ml(self) -> float:
-        return math.prod(self.spacing) / 1000.0
 
 
 @dataclass(frozen=True)
@@ -145,7 +115,8 @@ class NiftiStream:
         self.uri = str(uri)
         self.info = source_file(uri, options)
         fs, path = filesystem(uri, options)
-        self._raw = fs.open(path, "rb", block_size=16 * 2**20)
+        self._block = get_int("nifti.gunzip_block_size")
+        self._raw = fs.open(path, "rb", block_size=get_int("nifti.read_block_size"))
         self._hashing = _HashingReader(self._raw)
         magic = self._raw.read(2)
         self._raw.seek(0)
@@ -156,9 +127,9 @@ class NiftiStream:
                 self.close()
                 raise CorruptFileError(f"{uri}: only {self.info.size} bytes, not a gzip file")
             trailer_isize = int.from_bytes(fs.cat_file(path, start=self.info.size - 4), "little")
-            self._stream: Any = igzip_threaded.open(self._hashing, "rb", block_size=4 * 2**20)
+            self._stream: Any = igzip_threaded.open(self._hashing, "rb", block_size=self._block)
         else:
-            self._stream = io.BufferedReader(self._hashing, buffer_size=4 * 2**20)
+            self._stream = io.BufferedReader(self._hashing, buffer_size=self._block)
         try:
             self.header = self._read_header()
             self._check_size(trailer_isize)
@@ -241,13 +212,13 @@ class NiftiStream:
     def finish(self) -> SourceFile:
         """Read to the end (validating the gzip stream) and return the source with its hash."""
         try:
-            while self._stream.read(4 * 2**20):
+            while self._stream.read(self._block):
                 pass
         except (EOFError, OSError, ValueError) as exc:
             raise CorruptFileError(
                 f"{self.uri}: truncated or corrupt compressed data ({exc}); re-download it"
             ) from None
-        while self._hashing.read(4 * 2**20):  # bytes past the stream (plain .nii tail)
+        while self._hashing.read(self._block):  # bytes past the stream (plain .nii tail)
             pass
         return replace(self.info, sha256=self._hashing.sha256.hexdigest())
 
@@ -282,7 +253,9 @@ class NiftiStream:
         ornt = nib.io_orientation(affine)
         perm = np.zeros((3, 3))
         perm[ornt[:, 0].astype(int), np.arange(3)] = ornt[:, 1]
-        if not allow_oblique and np.abs(rot - perm).max() > OBLIQUE_TOL:
+        # float32 headers carry ~1e-7 round-off in their direction cosines
+        tol = get_float("nifti.oblique_tol")
+        if not allow_oblique and np.abs(rot - perm).max() > tol:
             raise ObliqueAffineError(
                 f"{self.uri}: oblique affine (direction cosines off-axis by "
                 f"{np.abs(rot - perm).max():.3g}); petzarr stores axis-aligned grids. Pass "

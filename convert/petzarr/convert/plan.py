@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from petzarr.cohort.config import get_int
 from petzarr.cohort.errors import InvalidInputError
 from petzarr.cohort.layout import CHUNK_SLABS
 
@@ -18,12 +19,16 @@ __all__ = ["CohortSource", "ConvertOptions", "SubjectSource", "SubjectTask", "pl
 
 @dataclass(frozen=True)
 class ConvertOptions:
-    """Knobs of one conversion run (the same for every subject)."""
+    """Knobs of one conversion run (the same for every subject).
+
+    ``write_threads`` defaults to the ``convert.write_threads`` config value when the
+    options are made (on the client), so the plan carries it to every worker.
+    """
 
     chunk_slabs: int = CHUNK_SLABS
     allow_oblique: bool = False
     overwrite: bool = False
-    write_threads: int = 2
+    write_threads: int = field(default_factory=lambda: get_int("convert.write_threads"))
     extra_images: bool = False  # also write a source's further volumes (MRI, topogram)
 
 
@@ -71,7 +76,7 @@ class SubjectTask:
     run_id: str
     source_options: dict[str, Any] = field(default_factory=dict)
     dest_options: dict[str, Any] = field(default_factory=dict)
-    options: ConvertOptions = ConvertOptions()
+    options: ConvertOptions = field(default_factory=ConvertOptions)
 
     @property
     def subject(self) -> str:

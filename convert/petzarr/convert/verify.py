@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from petzarr.cohort.config import get_float, get_int
 from petzarr.cohort.errors import PetZarrError
 from petzarr.cohort.layout import ENHANCE_GROUPS
 from petzarr.cohort.storage import filesystem
@@ -23,8 +24,6 @@ from petzarr.convert.nifti import Grid, canonical_grid, open_nifti, read_nifti
 from petzarr.convert.sources.enhance import DETAILS, case_files, read_enhance
 
 __all__ = ["Problem", "verify_source"]
-
-GRID_ATOL_MM = 1e-3
 
 
 @dataclass(frozen=True)
@@ -44,12 +43,13 @@ def verify_source(
     options: dict[str, Any] | None = None,
     *,
     labels: bool = True,
-    threads: int = 8,
+    threads: int | None = None,
     progress: bool = True,
 ) -> list[Problem]:
     """Check an ENHANCE-layout cohort; return the problems found (empty when none).
 
-    ``labels=False`` skips reading segmentation voxels (headers only).
+    ``labels=False`` skips reading segmentation voxels (headers only). ``threads`` files
+    are checked at once (default: the ``verify.threads`` config value).
     """
     options = dict(options or {})
     problems: list[Problem] = []
@@ -78,7 +78,7 @@ def verify_source(
     def check(s: Any) -> list[Problem]:
         return _check_subject(s, cohort.labels, options, labels)
 
-    with ThreadPoolExecutor(threads) as pool:
+    with ThreadPoolExecutor(threads or get_int("verify.threads")) as pool:
         bar = tqdm(total=len(cohort.subjects), desc="verify", unit="subject", disable=not progress)
         for found in pool.map(check, cohort.subjects):
             problems.extend(found)
@@ -120,8 +120,9 @@ def _check_subject(
         seg = grid_of(uri)
         if seg is None or ct is None:
             continue
+        atol = get_float("convert.grid_atol_mm")
         if seg.shape != ct.shape or not np.allclose(
-            seg.spacing + seg.origin, ct.spacing + ct.origin, atol=GRID_ATOL_MM
+            seg.spacing + seg.origin, ct.spacing + ct.origin, atol=atol
         ):
             problems.append(
                 Problem(uri, "grid", f"grid {seg.shape} differs from its CT's {ct.shape}")

@@ -157,7 +157,8 @@ def _verify(staging: str, task: SubjectTask, crcs: dict[str, int]) -> None:
             raise VerificationError(
                 f"subject {task.subject}: {path} is missing from the staged store"
             )
-        found = frames_crc(array) if array.ndim == 4 else array_crc(array)
+        threads = task.options.write_threads
+        found = (frames_crc if array.ndim == 4 else array_crc)(array, threads=threads)
         if found != expected:
             raise VerificationError(
                 f"subject {task.subject}: {path} read back differently from what was written "

@@ -32,6 +32,7 @@ from typing import Any
 
 import pandas as pd
 
+from petzarr.cohort.config import get_int
 from petzarr.cohort.errors import InvalidInputError
 from petzarr.cohort.labels import parse_labels
 from petzarr.cohort.layout import SEG_PREFIX, group_name
@@ -164,7 +165,7 @@ def _subject_dirs(fs: Any, root: str) -> list[str]:
 def _list_subjects(fs: Any, root: str, proto: str) -> dict[str, list[str]]:
     """``{subject: [every file url under sub-XXX/]}``, listed in threads (one call each)."""
     dirs = _subject_dirs(fs, root)
-    with ThreadPoolExecutor(16) as pool:
+    with ThreadPoolExecutor(get_int("sources.list_threads")) as pool:
         found = list(pool.map(lambda d: fs.find(d), dirs))
     return {
         d.rsplit("/", 1)[-1]: sorted(proto + p for p in paths)
