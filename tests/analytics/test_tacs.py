@@ -36,6 +36,7 @@ from petzarr.analytics.labelstats import label_moments
 from petzarr.analytics.tacs import TAC_COLUMNS, cohort_tacs, label_tacs, subject_tacs
 from petzarr.cli import main
 from petzarr.cohort.errors import InvalidInputError
+from petzarr.cohort.executor import Run
 from petzarr.cohort.storage import storage_options
 
 TASKS = {"total": "ts_total", "tissue": "ts_tissue", "body": "ts_body"}
@@ -256,8 +257,12 @@ def test_failures_are_collected(cohort, tmp_path):
 
 def test_job_pickles_and_reports_errors(cohort):
     item = (subject_tacs, cohort[0], "sub-404", {"groups": ["body"]})
-    ok, message = pickle.loads(pickle.dumps(_job))(pickle.loads(pickle.dumps(item)))
-    assert not ok and "sub-404" in message
+    item = pickle.loads(pickle.dumps(item))
+    (out,) = Run(serial=True, progress=False).map(
+        pickle.loads(pickle.dumps(_job)), [item], desc="t"
+    )
+    assert out.failure is not None and "sub-404" in out.failure.error
+    assert "Traceback" in out.failure.traceback
 
 
 @pytest.mark.cluster

@@ -21,7 +21,7 @@ so memory is one slab per map whatever the volume. The voxel volume comes from t
 ``y``, ``x`` coordinate spacing.
 
 :func:`cohort_norms` runs :func:`subject_norms` for every subject as one Dask task
-(:func:`petzarr.cohort.cluster.map_as_completed`) or serially; a subject that fails gets a
+(:class:`petzarr.cohort.executor.Run`) or serially; a subject that fails gets a
 row of NaNs with ``Failed`` True and the error in ``Note``, and the others go on.
 """
 
@@ -29,8 +29,7 @@ from __future__ import annotations
 
 import math
 import re
-import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -38,7 +37,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 import zarr
-from tqdm.auto import tqdm
 
 from petzarr.analytics.metadata_columns import ColumnMap, is_missing
 from petzarr.analytics.norms import (
@@ -52,8 +50,8 @@ from petzarr.analytics.norms import (
     normalisation_constants,
 )
 from petzarr.cohort import layout
-from petzarr.cohort.cluster import connect, map_as_completed
 from petzarr.cohort.errors import InvalidInputError
+from petzarr.cohort.executor import Run
 from petzarr.cohort.index import read_index
 from petzarr.cohort.storage import join, zarr_store
 from petzarr.cohort.storage import storage_options as default_storage_options
@@ -433,35 +431,9 @@ def _failed_row(subject: str, error: str) -> dict[str, Any]:
     return row
 
 
-def _run_one(item: _Item, opts: _Options) -> dict[str, Any]:
-    """One task: the subject's row, or a failed row carrying the error (never raises)."""
-    try:
-        row = _store_norms(item, opts)
-    except Exception as exc:
-        return _failed_row(item.subject, f"{type(exc).__name__}: {exc}")
-    row["Failed"] = False
-    return row
-
-
-def _run_serial(
-    fn: Callable[[_Item], dict[str, Any]], items: Sequence[_Item], progress: bool
-) -> Iterator[dict[str, Any]]:
-    for item in tqdm(items, desc="norms", unit="subject", disable=not progress):
-        yield fn(item)
-
-
-def _run_distributed(
-    fn: Callable[[_Item], dict[str, Any]],
-    items: Sequence[_Item],
-    client: Client,
-    progress: bool,
-) -> Iterator[dict[str, Any]]:
-    token = uuid.uuid4().hex[:8]
-    keys = [f"norms-{item.subject}-{token}" for item in items]
-    for i, row, lost in map_as_completed(
-        client, fn, items, keys=keys, desc="norms", progress=progress
-    ):
-        yield row if row is not None else _failed_row(items[i].subject, f"worker lost: {lost!r}")
+def _norms_row(item: _Item, opts: _Options) -> dict[str, Any]:
+    """One task: the subject's row (its exception reaches the executor)."""
+    return _store_norms(item, opts) | {"Failed": False}
 
 
 def cohort_norms(
@@ -478,6 +450,7 @@ def cohort_norms(
     half_life_s: float | None = None,
     decazes_top: str = "fov",
     progress: bool = True,
+    run: Run | None = None,
 ) -> pd.DataFrame:
     """SUV/SUL denominators of every subject of a converted cohort, one row each.
 
@@ -513,16 +486,16 @@ def cohort_norms(
     index = read_index(cohort_url, opts.storage_options)
     wanted = [str(s) for s in index["subject"]] if subjects is None else list(subjects)
     items = _items(index, cohort_url, wanted)
-    fn = partial(_run_one, opts=opts)
-    if not items:
-        rows: list[dict[str, Any]] = []
-    elif serial:
-        rows = list(_run_serial(fn, items, progress))
-    elif client is not None:
-        rows = list(_run_distributed(fn, items, client, progress))
-    else:
-        with connect(scheduler, workers=workers) as new_client:
-            rows = list(_run_distributed(fn, items, new_client, progress))
+    if run is None:
+        run = Run(serial, client, scheduler, workers, progress)
+    rows = [
+        out.value
+        if out.failure is None
+        else _failed_row(items[out.position].subject, out.failure.error)
+        for out in run.map(
+            partial(_norms_row, opts=opts), items, desc="norms", names=[i.subject for i in items]
+        )
+    ]
     rows.sort(key=lambda r: str(r["Subject"]))
     table = pd.DataFrame(rows, columns=list(COHORT_NORM_COLUMNS))
     table["Decay Corrected"] = table["Decay Corrected"].astype(bool)

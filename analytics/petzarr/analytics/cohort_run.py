@@ -2,24 +2,22 @@
 
 The thin Dask layer shared by the dynamic-PET drivers (TACs, input functions, Patlak): it
 checks the subjects against the index, runs ``fn(cohort_url, subject, **kwargs)`` as one task
-per subject with :func:`~petzarr.cohort.cluster.map_as_completed` (or serially in this
-process), and turns every exception — and a lost worker — into that subject's error text,
-so one bad subject never stops the cohort.
+per subject on the one executor (:class:`petzarr.cohort.executor.Run`), and turns every
+exception — and a lost worker — into that subject's error text, so one bad subject never
+stops the cohort.
 """
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Sequence
-from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 
 from petzarr.cohort import open_cohort
-from petzarr.cohort.cluster import connect, map_as_completed
 from petzarr.cohort.errors import InvalidInputError
+from petzarr.cohort.executor import Run
 
 __all__ = ["CohortRun", "run_subjects"]
 
@@ -40,13 +38,10 @@ class CohortRun:
 _Item = tuple[Callable[..., Any], str, str, dict[str, Any]]
 
 
-def _job(item: _Item) -> tuple[bool, Any]:
-    """``(True, result)`` or ``(False, error text)``: a failure never stops the cohort."""
+def _job(item: _Item) -> Any:
+    """One subject's task: ``fn(cohort_url, subject, **kwargs)``."""
     fn, url, subject, kwargs = item
-    try:
-        return True, fn(url, subject, **kwargs)
-    except Exception as exc:
-        return False, f"{type(exc).__name__}: {exc}"
+    return fn(url, subject, **kwargs)
 
 
 def run_subjects(
@@ -60,6 +55,7 @@ def run_subjects(
     workers: int | None = None,
     serial: bool = False,
     progress: bool = True,
+    run: Run | None = None,
     storage_options: dict[str, Any] | None = None,
     anon: bool = False,
     kwargs: dict[str, Any] | None = None,
@@ -80,21 +76,13 @@ def run_subjects(
     items: list[_Item] = [
         (fn, cohort_url, s, common | (per_subject(s) if per_subject else {})) for s in chosen
     ]
-    outcome: dict[str, tuple[bool, Any]] = {}
-    if serial:
-        from tqdm.auto import tqdm
-
-        for item in tqdm(items, desc=desc, unit="subject", disable=not progress):
-            outcome[item[2]] = _job(item)
-    else:
-        ctx = nullcontext(client) if client is not None else connect(scheduler, workers=workers)
-        token = uuid.uuid4().hex[:8]  # several runs may share one cluster
-        with ctx as c:
-            keys = [f"{desc}-{s}-{token}" for s in chosen]
-            for i, out, lost in map_as_completed(
-                c, _job, items, keys=keys, desc=desc, progress=progress
-            ):
-                outcome[chosen[i]] = out if out is not None else (False, f"worker lost: {lost!r}")
-    results = {s: outcome[s][1] for s in chosen if outcome[s][0]}
-    failed = {s: outcome[s][1] for s in sorted(outcome) if not outcome[s][0]}
-    return results, failed
+    if run is None:
+        run = Run(serial, client, scheduler, workers, progress)
+    results: dict[str, Any] = {}
+    failed: dict[str, str] = {}
+    for out in run.map(_job, items, desc=desc, names=chosen):
+        if out.failure is None:
+            results[chosen[out.position]] = out.value
+        else:
+            failed[chosen[out.position]] = out.failure.error
+    return {s: results[s] for s in chosen if s in results}, dict(sorted(failed.items()))

@@ -332,7 +332,7 @@ def cohort_tacs(
         Subject ids (default: every subject of the index).
     client : distributed.Client, optional
         Run on this client; else ``scheduler`` (an address), the configured scheduler or a
-        new local cluster of ``workers`` processes (:func:`petzarr.cohort.cluster.connect`).
+        new local cluster of ``workers`` processes (:meth:`petzarr.cohort.executor.Run.connect`).
     serial : bool
         Run in this process, without Dask's distributed scheduler.
     progress : bool

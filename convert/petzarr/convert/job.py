@@ -8,18 +8,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from distributed import Client
-
 from petzarr.cohort import layout
-from petzarr.cohort.cluster import connect
 from petzarr.cohort.config import get_float
+from petzarr.cohort.executor import Run
 from petzarr.cohort.index import update_index, write_report
 from petzarr.cohort.labels import dump_labels
 from petzarr.cohort.storage import filesystem, join, storage_options
-from petzarr.convert.execute import run_distributed, run_serial
-from petzarr.convert.plan import ConvertOptions, plan_conversion
+from petzarr.convert.plan import ConvertOptions, SubjectTask, plan_conversion
 from petzarr.convert.sources import read_source
-from petzarr.convert.writer import SubjectResult
+from petzarr.convert.writer import SubjectResult, run_task
 
 __all__ = ["RunReport", "convert_cohort"]
 
@@ -59,7 +56,7 @@ def convert_cohort(
     dest: str,
     *,
     subjects: list[str] | None = None,
-    client: Client | None = None,
+    client: Any = None,
     scheduler: str | None = None,
     workers: int | None = None,
     serial: bool = False,
@@ -68,12 +65,14 @@ def convert_cohort(
     dynamic_root: str | None = None,
     options: ConvertOptions | None = None,
     progress: bool = True,
+    run: Run | None = None,
 ) -> RunReport:
     """Convert a cohort of NIfTI files into a petzarr cohort at ``dest``.
 
     Each subject is one task on a Dask cluster: ``client`` when given (a notebook's), else
     ``scheduler`` or the configured one (``DASK_SCHEDULER_ADDRESS``), else a new local
-    multi-process cluster of ``workers``; or in this process when ``serial``. The
+    multi-process cluster of ``workers``; or in this process when ``serial`` — or as
+    ``run`` (a :class:`~petzarr.cohort.executor.Run`) says, when given. The
     index gains a row for each subject as soon as it is published; subjects whose sources
     are unchanged since their last conversion are skipped. ``dynamic_root`` is hedyPET's
     second BIDS root (the dynamic series), when it is not kept under ``source``.
@@ -119,13 +118,9 @@ def convert_cohort(
         finally:
             update_index(dest, pending, dest_opts)
 
-    if serial:
-        collect(run_serial(tasks, progress=progress))
-    elif client is not None:
-        collect(run_distributed(tasks, client, progress=progress))
-    else:
-        with connect(scheduler, workers=workers) as client:
-            collect(run_distributed(tasks, client, progress=progress))
+    if run is None:
+        run = Run(serial, client, scheduler, workers, progress)
+    collect(_converted(tasks, run))
 
     finished = datetime.now(UTC)
     order = {t.subject: i for i, t in enumerate(tasks)}
@@ -143,6 +138,7 @@ def convert_cohort(
                 "subject": r.subject,
                 "status": r.status,
                 "error": r.error,
+                **({"traceback": r.traceback} if r.traceback else {}),
                 "seconds": round(r.seconds, 3),
             }
             for r in results
@@ -150,6 +146,21 @@ def convert_cohort(
     }
     url = write_report(dest, f"convert-{run_id}", report, dest_opts)
     return RunReport(run_id=run_id, results=tuple(results), report_url=url)
+
+
+def _converted(tasks: list[SubjectTask], run: Run) -> Any:
+    """Each subject's result as it finishes; a lost worker fails its subject alone."""
+    names = [t.subject for t in tasks]
+    for out in run.map(run_task, tasks, desc="convert", names=names):
+        if out.failure is None:
+            yield out.value
+        else:
+            yield SubjectResult(
+                tasks[out.position].subject,
+                "failed",
+                error=out.failure.error,
+                traceback=out.failure.traceback,
+            )
 
 
 def _write_labels(dest: str, labels: dict[str, dict[int, str]], options: dict[str, Any]) -> None:

@@ -37,6 +37,7 @@ class SubjectResult:
     status: str
     row: dict[str, Any] = field(default_factory=dict)
     error: str = ""
+    traceback: str = ""  # for failures that are bugs, not bad input
     seconds: float = 0.0
     bytes_read: int = 0
 
@@ -56,6 +57,7 @@ def run_task(task: SubjectTask) -> SubjectResult:
             task.subject,
             "failed",
             error=f"unexpected {detail}",
+            traceback="".join(traceback.format_exception(exc)),
             seconds=time.perf_counter() - start,
         )
     return result

@@ -1,0 +1,170 @@
+"""The one executor: where per-subject work runs, and how each subject's outcome comes back.
+
+Every cohort job — conversion and every analytics driver — maps a plain per-subject
+function over plain items with :meth:`Run.map`. :class:`Run` says where: in this process
+(``serial``), on a given ``client`` (a notebook's), on a ``scheduler`` address, on the
+configured one (``Client()`` with no address honours ``DASK_SCHEDULER_ADDRESS``, which is
+the contract ``dask-submit``, a Kubernetes DaskJob, dask-jobqueue and dask-gateway rely
+on), or else on a new local multi-process cluster of ``workers``. This is the only module
+that creates a Dask client or cluster.
+
+A subject's exception never stops the cohort: it comes back as a :class:`Failure` with the
+full traceback, for the run report. A lost worker (killed by memory or a signal) fails only
+the subject it was running.
+"""
+
+from __future__ import annotations
+
+import os
+import traceback
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import dask
+from tqdm.auto import tqdm
+
+__all__ = ["Failure", "Outcome", "Run"]
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why one subject failed: a one-line ``error`` and, for exceptions, the traceback."""
+
+    error: str
+    traceback: str = ""
+
+    @classmethod
+    def from_exception(cls, exc: BaseException) -> Failure:
+        error = f"{type(exc).__name__}: {exc}"
+        return cls(error, "".join(traceback.format_exception(exc)))
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One item's result (``value``) or its ``failure``, at ``position`` in the input."""
+
+    position: int
+    value: Any = None
+    failure: Failure | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.failure is None
+
+
+def _guarded(fn: Callable[[Any], Any], item: Any) -> tuple[Any, Failure | None]:
+    try:
+        return fn(item), None
+    except Exception as exc:
+        return None, Failure.from_exception(exc)
+
+
+@dataclass(frozen=True)
+class _Task:  # a module-level callable: pickles by reference to the workers
+    fn: Callable[[Any], Any]
+
+    def __call__(self, item: Any) -> tuple[Any, Failure | None]:
+        return _guarded(self.fn, item)
+
+
+@dataclass(frozen=True)
+class Run:
+    """Where a cohort job runs, and whether it shows progress.
+
+    Examples
+    --------
+    >>> outcomes = list(Run(serial=True, progress=False).map(abs, [-1, "x"], desc="abs"))
+    >>> outcomes[0].value, outcomes[1].failure.error
+    (1, "TypeError: bad operand type for abs(): 'str'")
+    """
+
+    serial: bool = False
+    client: Any = None
+    scheduler: str | None = None
+    workers: int | None = None
+    progress: bool = True
+
+    @contextmanager
+    def connect(self) -> Iterator[Any]:
+        """The Dask client this run uses (``None`` when serial); one it started is closed."""
+        if self.serial:
+            yield None
+            return
+        if self.client is not None:
+            yield self.client
+            return
+        from distributed import Client, LocalCluster
+
+        address = self.scheduler or dask.config.get("scheduler-address", None)
+        if address:
+            with Client(address) as client:
+                yield client
+            return
+        # single-threaded worker processes: per-subject work threads itself where it pays
+        n = self.workers or os.cpu_count() or 1
+        with (
+            LocalCluster(
+                n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None
+            ) as cluster,
+            Client(cluster) as client,
+        ):
+            yield client
+
+    def map(
+        self,
+        fn: Callable[[Any], Any],
+        items: Sequence[Any],
+        *,
+        desc: str,
+        names: Sequence[str] | None = None,
+    ) -> Iterator[Outcome]:
+        """Run ``fn(item)`` for every item, one task each; yield outcomes as they finish.
+
+        ``fn`` must pickle (a module-level function or a frozen dataclass of plain data).
+        ``names`` (e.g. subject ids) make the Dask task keys readable on the dashboard.
+        """
+        if not items:  # nothing to do: no cluster started
+            return
+        bar = tqdm(total=len(items), desc=desc, unit="subject", disable=not self.progress)
+        try:
+            with self.connect() as client:
+                if client is None:
+                    for i, item in enumerate(items):
+                        value, failure = _guarded(fn, item)
+                        yield Outcome(i, value, failure)
+                        bar.update()
+                else:
+                    yield from self._distributed(client, fn, items, desc, names, bar)
+        finally:
+            bar.close()
+
+    @staticmethod
+    def _distributed(
+        client: Any,
+        fn: Callable[[Any], Any],
+        items: Sequence[Any],
+        desc: str,
+        names: Sequence[str] | None,
+        bar: Any,
+    ) -> Iterator[Outcome]:
+        from distributed import as_completed
+
+        token = uuid.uuid4().hex[:8]  # several runs may share one cluster
+        labels = names if names is not None else [str(i) for i in range(len(items))]
+        keys = [f"{desc}-{name}-{token}" for name in labels]
+        futures = client.map(_Task(fn), items, key=keys, pure=False, retries=0)
+        position = {f.key: i for i, f in enumerate(futures)}
+        try:
+            for future in as_completed(futures):
+                i = position[future.key]
+                try:
+                    value, failure = future.result()
+                except Exception as exc:  # the task itself was lost, not fn's exception
+                    value, failure = None, Failure(f"worker lost: {exc!r}")
+                yield Outcome(i, value, failure)
+                bar.update()
+        finally:
+            client.cancel(futures)
