@@ -139,7 +139,7 @@ def prepare(data: Path) -> Path:
     """A full synthetic subject under data/source and a two-subject manifest of it."""
     src = data / "source"
     if not (src / "labels.json").exists():
-        from petzarr.convert.synth import write_enhance_cohort
+        from petzarr.synth import write_enhance_cohort
 
         print(f"generating one full subject in {src} ...", flush=True)
         write_enhance_cohort(src, subjects=1, size="full", seed=0)

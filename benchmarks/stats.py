@@ -179,7 +179,7 @@ def prepare(data: Path) -> None:
     """The full subject (shared with benchmarks/convert.py), converted; a 2-subject copy."""
     src = data / "source"
     if not (src / "labels.json").exists():
-        from petzarr.convert.synth import write_enhance_cohort
+        from petzarr.synth import write_enhance_cohort
 
         print(f"generating one full subject in {src} ...", flush=True)
         write_enhance_cohort(src, subjects=1, size="full", seed=0)

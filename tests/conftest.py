@@ -61,7 +61,7 @@ def s3_bucket(s3_server: str) -> str:
 @pytest.fixture(scope="session")
 def tiny_cohort(tmp_path_factory: pytest.TempPathFactory):
     """Three tiny ENHANCE-layout subjects (read-only: copy before changing files)."""
-    from petzarr.convert.synth import write_enhance_cohort
+    from petzarr.synth import write_enhance_cohort
 
     root = tmp_path_factory.mktemp("tiny-enhance")
     truth = write_enhance_cohort(root, subjects=3, size="tiny", seed=7)

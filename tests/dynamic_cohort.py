@@ -29,6 +29,7 @@ from scipy.spatial import cKDTree
 
 from petzarr.analytics.kinetics import cumulative_simpson
 from petzarr.cohort import layout
+from petzarr.cohort.constants import HEDYPET_FRAME_DURATIONS_S
 from petzarr.cohort.index import update_index
 from petzarr.cohort.labels import dump_labels
 from petzarr.cohort.storage import filesystem, join, zarr_store
@@ -36,8 +37,8 @@ from petzarr.cohort.zarr_io import write_array
 
 SPACING = (4.0, 4.0, 4.0)  # (dz, dy, dx) mm
 SHAPE = (65, 40, 30)
-# hedyPET's framing: 2s x20, 5s x10, 10s x15, 60s x6, 120s x10, 300s x8 (69 frames)
-DURATIONS = np.repeat([2.0, 5.0, 10.0, 60.0, 120.0, 300.0], [20, 10, 15, 6, 10, 8])
+# hedyPET's framing (69 frames)
+DURATIONS = np.repeat(list(HEDYPET_FRAME_DURATIONS_S), list(HEDYPET_FRAME_DURATIONS_S.values()))
 STARTS = np.concatenate([[0.0], np.cumsum(DURATIONS)[:-1]])
 MIDS = STARTS + DURATIONS / 2
 

@@ -1,7 +1,8 @@
 """The ``petzarr`` command: one parser, subcommands contributed by each side.
 
-``petzarr.convert.cli`` adds synth/convert/verify/info/demo; ``petzarr.analytics.cli``
-adds the analytics commands. Exit codes: 0 all done, 1 some subjects failed, 2 bad usage.
+``petzarr.synth.cli`` adds synth; ``petzarr.convert.cli`` adds convert/verify/info/demo;
+``petzarr.analytics.cli`` adds the analytics commands.
+Exit codes: 0 all done, 1 some subjects failed, 2 bad usage.
 """
 
 from __future__ import annotations
@@ -16,12 +17,14 @@ from petzarr.cohort.errors import InvalidInputError, PetZarrError
 def build_parser() -> argparse.ArgumentParser:
     from petzarr.analytics import cli as analytics_cli
     from petzarr.convert import cli as convert_cli
+    from petzarr.synth import cli as synth_cli
 
     parser = argparse.ArgumentParser(
         prog="petzarr",
         description="Whole-body PET/CT cohorts as cloud-native Zarr, and cohort analytics on Dask.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    synth_cli.register(sub)
     convert_cli.register(sub)
     analytics_cli.register(sub)
     return parser

@@ -375,7 +375,7 @@ LARGE_ORGANS = [
 
 def _synthetic_hedypet(tmp_path, size):
     """A one-subject synthetic hedyPET cohort, converted; (cohort url, the subject's truth)."""
-    synth = pytest.importorskip("petzarr.convert.synth.hedypet")
+    synth = pytest.importorskip("petzarr.synth.hedypet")
     from petzarr.convert.job import convert_cohort
 
     static, dynamic, dest = tmp_path / "static", tmp_path / "dynamic", tmp_path / "cohort"

@@ -300,7 +300,7 @@ def test_two_roots_on_s3(bids_tree, tmp_path, s3_server, s3_bucket):
 
 
 def test_synthetic_hedypet_cohort_round_trips(tmp_path):
-    synth = pytest.importorskip("petzarr.convert.synth.hedypet")
+    synth = pytest.importorskip("petzarr.synth.hedypet")
     static, dynamic = tmp_path / "static", tmp_path / "dynamic"
     truth = synth.write_hedypet_cohort(static, dynamic_root=dynamic, subjects=1, seed=2)
     dest = tmp_path / "c"

@@ -78,6 +78,7 @@ from petzarr.analytics.metadata_columns import (
     resolve_columns,
     uptake_seconds,
 )
+from petzarr.cohort.constants import F18_HALF_LIFE_S
 from petzarr.cohort.errors import InvalidInputError
 
 __all__ = [
@@ -100,8 +101,6 @@ __all__ = [
     "suv_denominator",
 ]
 
-#: F-18 half-life, s (109.77 min).
-F18_HALF_LIFE_S = 6586.2
 #: Density of adipose tissue, g/mL (hedyPET's Decazes constant).
 FAT_DENSITY_G_PER_ML = 0.923
 #: Whole-body fat mass = VI-region fat mass / this (hedyPET's Decazes extrapolation).

@@ -87,7 +87,7 @@ def open_cohort(
     Examples
     --------
     >>> import tempfile
-    >>> from petzarr.convert.synth import write_enhance_cohort
+    >>> from petzarr.synth import write_enhance_cohort
     >>> from petzarr.convert.job import convert_cohort
     >>> src, dst = tempfile.mkdtemp(), tempfile.mkdtemp()
     >>> _ = write_enhance_cohort(src, subjects=1, size="tiny", seed=2)

@@ -1,4 +1,4 @@
-"""Conversion subcommands of ``petzarr``: synth, convert, verify, info, demo."""
+"""Conversion subcommands of ``petzarr``: convert, verify, info, demo."""
 
 from __future__ import annotations
 
@@ -15,28 +15,6 @@ __all__ = ["register"]
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the conversion subcommands to the ``petzarr`` parser."""
-    p = sub.add_parser(
-        "synth",
-        help="write a synthetic cohort (ENHANCE.PET or hedyPET layout)",
-        description="Write a synthetic cohort, deterministic per seed. --layout enhance "
-        "(default): the ENHANCE.PET 1.6k layout (CT, PET, 7 segmentation groups, labels.json, "
-        "PT/CT-details.xlsx). --layout hedypet: hedyPET's static and dynamic BIDS datasets "
-        "(CT, static PET, TotalSegmentator total/tissue/body maps, 69-frame dynamic PET from "
-        "a two-tissue compartment model per organ with known Ki).",
-    )
-    p.add_argument("dest", help="folder to write")
-    p.add_argument("--subjects", type=int, default=3, help="number of subjects (default 3)")
-    p.add_argument(
-        "--size",
-        default="small",
-        help="tiny (tests), small (demos, the default), full (real dimensions); hedypet also "
-        "half (a 220x220x320x69 dynamic series)",
-    )
-    p.add_argument("--layout", choices=("enhance", "hedypet"), default="enhance")
-    p.add_argument("--dynamic-root", help="hedypet: write the dynamic dataset here (default: DEST)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.set_defaults(run=_synth)
-
     p = sub.add_parser(
         "convert",
         help="convert a NIfTI cohort to a petzarr Zarr cohort",
@@ -136,24 +114,6 @@ def _ids(text: str) -> list[str]:
     return ids
 
 
-def _synth(args: argparse.Namespace) -> int:
-    from petzarr.convert.synth import write_enhance_cohort, write_hedypet_cohort
-
-    if args.layout == "hedypet":
-        hedy = write_hedypet_cohort(
-            args.dest,
-            dynamic_root=args.dynamic_root,
-            subjects=args.subjects,
-            size=args.size,
-            seed=args.seed,
-        )
-        print(f"wrote {len(hedy.subjects)} {args.size} hedyPET subjects to {args.dest}")
-        return 0
-    truth = write_enhance_cohort(args.dest, subjects=args.subjects, size=args.size, seed=args.seed)
-    print(f"wrote {len(truth.subjects)} {args.size} subjects to {args.dest}")
-    return 0
-
-
 def _convert(args: argparse.Namespace) -> int:
     from petzarr.convert.job import convert_cohort
     from petzarr.convert.plan import ConvertOptions
@@ -213,7 +173,7 @@ def _info(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from petzarr.cohort import open_cohort
     from petzarr.convert.job import convert_cohort
-    from petzarr.convert.synth import write_enhance_cohort
+    from petzarr.synth import write_enhance_cohort
 
     base = Path(args.dir or tempfile.mkdtemp(prefix="petzarr-demo-"))
     if args.subjects < 1:

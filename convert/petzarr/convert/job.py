@@ -80,7 +80,7 @@ def convert_cohort(
     Examples
     --------
     >>> import tempfile
-    >>> from petzarr.convert.synth import write_enhance_cohort
+    >>> from petzarr.synth import write_enhance_cohort
     >>> src, dst = tempfile.mkdtemp(), tempfile.mkdtemp()
     >>> _ = write_enhance_cohort(src, subjects=2, size="tiny", seed=1)
     >>> report = convert_cohort(src, dst, serial=True, progress=False)

@@ -20,7 +20,7 @@ from petzarr.cohort.layout import ENHANCE_GROUPS
 from petzarr.convert.nifti import read_nifti
 from petzarr.convert.resample import resample_nearest
 from petzarr.convert.sources import read_source
-from petzarr.convert.synth import (
+from petzarr.synth import (
     ENHANCE_LABELS,
     MOOSE_LABELS,
     SIZES,
@@ -29,7 +29,7 @@ from petzarr.convert.synth import (
     write_enhance_cohort,
     write_subject,
 )
-from petzarr.convert.synth.grids import nearest_tie_margin
+from petzarr.synth.grids import nearest_tie_margin
 
 LIVER = ("organs", 8)
 

@@ -14,7 +14,7 @@ from typing import Final
 
 import numpy as np
 
-from petzarr.convert.nifti import Grid
+from petzarr.cohort.grid import Grid
 
 __all__ = [
     "HEDY_SIZES",

@@ -22,17 +22,18 @@ from pathlib import Path
 
 import numpy as np
 
+from petzarr.cohort.constants import F18_HALF_LIFE_S
 from petzarr.cohort.errors import InvalidInputError
+from petzarr.cohort.grid import Grid
 from petzarr.cohort.layout import ENHANCE_GROUPS
-from petzarr.convert.nifti import Grid
-from petzarr.convert.synth.anatomy import Anatomy, build_phantom
-from petzarr.convert.synth.details import write_details
-from petzarr.convert.synth.grids import SIZES, Size, place_grids
-from petzarr.convert.synth.labels import ENHANCE_LABELS, labels_json
-from petzarr.convert.synth.niftiio import Orientation
-from petzarr.convert.synth.render import make_luts, write_ct, write_pet
-from petzarr.convert.synth.tissues import BODY_COMPOSITION, TISSUES
-from petzarr.convert.synth.truth import CohortTruth, LabelKey, SubjectTruth
+from petzarr.synth.anatomy import Anatomy, build_phantom
+from petzarr.synth.details import write_details
+from petzarr.synth.grids import SIZES, Size, place_grids
+from petzarr.synth.labels import ENHANCE_LABELS, labels_json
+from petzarr.synth.niftiio import Orientation
+from petzarr.synth.render import make_luts, write_ct, write_pet
+from petzarr.synth.tissues import BODY_COMPOSITION, TISSUES
+from petzarr.synth.truth import CohortTruth, LabelKey, SubjectTruth
 
 __all__ = [
     "F18_HALF_LIFE_S",
@@ -43,7 +44,6 @@ __all__ = [
     "write_subject",
 ]
 
-F18_HALF_LIFE_S = 6586.2  # s, as petzarr.analytics.norms (convert does not import analytics)
 IMAGES = "imaging-data/images"
 GROUND_TRUTH = "imaging-data/ground-truth"
 DATA_SOURCES = ("AutoPET", "Leipzig", "Careggi")
@@ -136,7 +136,7 @@ def draw_subject(index: int, *, seed: int = 0, size: str = "tiny") -> SubjectSpe
     seed : int
         Cohort seed.
     size : {"tiny", "small", "full"}
-        Grid preset, see :data:`~petzarr.convert.synth.grids.SIZES`.
+        Grid preset, see :data:`~petzarr.synth.grids.SIZES`.
 
     Returns
     -------

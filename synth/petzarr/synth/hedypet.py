@@ -14,7 +14,7 @@ Dynamic root (the static root unless given)::
         4D float32 (x, y, z, t), hedyPET's 69 frames; FrameTimesStart, FrameDuration [s]
 
 Every tissue of the phantom follows the irreversible two-tissue compartment model driven by
-one plasma input function (:mod:`petzarr.convert.synth.kinetics`), so every label has a
+one plasma input function (:mod:`petzarr.synth.kinetics`), so every label has a
 known TAC and Patlak slope. The static PET is the 50-70 min mean (hedyPET's acstatPSF).
 Images are decay-corrected to injection, which is scan start: the listmode starts at
 injection, ``InjectionStart`` = ``ScanStart`` = 0 s after ``TimeZero``. Everything a subject
@@ -34,11 +34,11 @@ from typing import Any
 import numpy as np
 
 from petzarr.cohort.errors import InvalidInputError
-from petzarr.convert.nifti import Grid
-from petzarr.convert.synth import _kernels
-from petzarr.convert.synth.anatomy import Anatomy, Phantom, build_phantom
-from petzarr.convert.synth.grids import HEDY_SIZES, HedySize, place_hedy_grids
-from petzarr.convert.synth.kinetics import (
+from petzarr.cohort.grid import Grid
+from petzarr.synth import _kernels
+from petzarr.synth.anatomy import Anatomy, Phantom, build_phantom
+from petzarr.synth.grids import HEDY_SIZES, HedySize, place_hedy_grids
+from petzarr.synth.kinetics import (
     FENG_HEDYPET,
     HEDYPET_FRAMING,
     STATIC_WINDOW,
@@ -47,23 +47,23 @@ from petzarr.convert.synth.kinetics import (
     FengInput,
     Kinetics,
 )
-from petzarr.convert.synth.niftiio import NiftiSlabWriter, Orientation
-from petzarr.convert.synth.render import (
+from petzarr.synth.niftiio import NiftiSlabWriter, Orientation
+from petzarr.synth.render import (
     Luts,
     pet_slabs,
     rasterise_all,
     write_ct,
     write_dynamic_pet,
 )
-from petzarr.convert.synth.tissues import TISSUES
-from petzarr.convert.synth.totalseg import (
+from petzarr.synth.tissues import TISSUES
+from petzarr.synth.totalseg import (
     EXTREMITIES,
     HEDYPET_TABLES,
     TISSUE_TYPE_OF,
     total_id,
     write_label_table,
 )
-from petzarr.convert.synth.truth import HedySubjectTruth, HedyTruth, LabelKey
+from petzarr.synth.truth import HedySubjectTruth, HedyTruth, LabelKey
 
 __all__ = [
     "HedySpec",

@@ -19,7 +19,7 @@ from petzarr.analytics.kinetics import patlak_fit
 from petzarr.cohort.errors import InvalidInputError
 from petzarr.convert.nifti import Grid, open_nifti, read_nifti
 from petzarr.convert.resample import resample_nearest
-from petzarr.convert.synth import (
+from petzarr.synth import (
     BODY_LABELS,
     HEDY_SIZES,
     HEDYPET_FRAMING,
@@ -29,10 +29,10 @@ from petzarr.convert.synth import (
     hedy_paths,
     write_hedypet_cohort,
 )
-from petzarr.convert.synth.anatomy import build_phantom
-from petzarr.convert.synth.grids import nearest_tie_margin
-from petzarr.convert.synth.hedypet import DYN_NOISE, REF_FRAME_S, REF_SUV, REF_VOXEL_ML
-from petzarr.convert.synth.render import rasterise, write_dynamic_pet
+from petzarr.synth.anatomy import build_phantom
+from petzarr.synth.grids import nearest_tie_margin
+from petzarr.synth.hedypet import DYN_NOISE, REF_FRAME_S, REF_SUV, REF_VOXEL_ML
+from petzarr.synth.render import rasterise, write_dynamic_pet
 
 AORTA, LIVER = ("total", 52), ("total", 5)
 

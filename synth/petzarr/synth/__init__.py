@@ -9,26 +9,26 @@ and dynamic BIDS datasets, TotalSegmentator maps, dynamic PET of known kinetics)
 ['0001', '0002']
 """
 
-from petzarr.convert.synth.anatomy import Anatomy
-from petzarr.convert.synth.cohort import (
+from petzarr.synth.anatomy import Anatomy
+from petzarr.synth.cohort import (
     SubjectSpec,
     draw_subject,
     subject_paths,
     write_enhance_cohort,
     write_subject,
 )
-from petzarr.convert.synth.grids import HEDY_SIZES, SIZES, HedySize, Size
-from petzarr.convert.synth.hedypet import (
+from petzarr.synth.grids import HEDY_SIZES, SIZES, HedySize, Size
+from petzarr.synth.hedypet import (
     HedySpec,
     draw_hedy_subject,
     hedy_paths,
     write_hedy_subject,
     write_hedypet_cohort,
 )
-from petzarr.convert.synth.kinetics import HEDYPET_FRAMING, ExpSum, FengInput, Framing, Kinetics
-from petzarr.convert.synth.labels import ENHANCE_LABELS, MOOSE_LABELS, REMOVED_LABELS
-from petzarr.convert.synth.totalseg import BODY_LABELS, TISSUE_LABELS, TOTAL_LABELS
-from petzarr.convert.synth.truth import CohortTruth, HedySubjectTruth, HedyTruth, SubjectTruth
+from petzarr.synth.kinetics import HEDYPET_FRAMING, ExpSum, FengInput, Framing, Kinetics
+from petzarr.synth.labels import ENHANCE_LABELS, MOOSE_LABELS, REMOVED_LABELS
+from petzarr.synth.totalseg import BODY_LABELS, TISSUE_LABELS, TOTAL_LABELS
+from petzarr.synth.truth import CohortTruth, HedySubjectTruth, HedyTruth, SubjectTruth
 
 __all__ = [
     "BODY_LABELS",

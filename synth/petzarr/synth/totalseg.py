@@ -119,7 +119,7 @@ HEDYPET_TABLES: Final[dict[str, dict[int, str]]] = {
     "body": BODY_LABELS,
 }
 
-# Phantom structure names (MOOSE's, see petzarr.convert.synth.anatomy) whose TotalSegmentator
+# Phantom structure names (MOOSE's, see petzarr.synth.anatomy) whose TotalSegmentator
 # name differs; every other structure named like a total class is that class.
 _RENAMED = {
     "bladder": "urinary_bladder",

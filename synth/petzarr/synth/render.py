@@ -16,13 +16,13 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
+from petzarr.cohort.grid import Grid
 from petzarr.cohort.layout import ENHANCE_GROUPS
-from petzarr.convert.nifti import Grid
-from petzarr.convert.synth import _kernels
-from petzarr.convert.synth.anatomy import Phantom
-from petzarr.convert.synth.niftiio import NiftiSlabWriter, Orientation
-from petzarr.convert.synth.shapes import paint
-from petzarr.convert.synth.tissues import BODY_COMPOSITION, TISSUES
+from petzarr.synth import _kernels
+from petzarr.synth.anatomy import Phantom
+from petzarr.synth.niftiio import NiftiSlabWriter, Orientation
+from petzarr.synth.shapes import paint
+from petzarr.synth.tissues import BODY_COMPOSITION, TISSUES
 
 __all__ = [
     "CT_NOISE_HU",
@@ -63,7 +63,7 @@ def make_luts(phantom: Phantom, suv: Mapping[str, float], denominator: float) ->
     phantom : Phantom
         The structures.
     suv : mapping of str to float
-        SUV of every tissue in :data:`~petzarr.convert.synth.tissues.TISSUES`.
+        SUV of every tissue in :data:`~petzarr.synth.tissues.TISSUES`.
     denominator : float
         SUV denominator, injected activity decayed to scan start / body weight [Bq/g];
         activity = SUV x it.
@@ -92,7 +92,7 @@ def _axes(grid: Grid, z0: int, z1: int) -> tuple[np.ndarray, np.ndarray, np.ndar
 def rasterise(phantom: Phantom, grid: Grid, z0: int = 0, z1: int | None = None) -> np.ndarray:
     """The owner map of slices ``z0:z1`` of ``grid``: structure id at each voxel centre.
 
-    >>> from petzarr.convert.synth.anatomy import Anatomy, build_phantom
+    >>> from petzarr.synth.anatomy import Anatomy, build_phantom
     >>> ph = build_phantom(Anatomy(height_mm=1750.0, z_soles=-1700.0))
     >>> g = Grid((3, 128, 128), (5.0, 4.0, 4.0), (-500.0, -254.0, -254.0))
     >>> owner = rasterise(ph, g)

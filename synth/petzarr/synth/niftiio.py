@@ -16,7 +16,7 @@ import nibabel as nib
 import numpy as np
 from isal import igzip_threaded
 
-from petzarr.convert.nifti import Grid
+from petzarr.cohort.grid import Grid
 
 __all__ = ["GZIP_LEVEL", "NiftiSlabWriter", "Orientation", "stored_affine"]
 

@@ -18,8 +18,8 @@ from itertools import pairwise
 import numpy as np
 
 from petzarr.cohort.layout import ENHANCE_GROUPS
-from petzarr.convert.synth.labels import MOOSE_LABELS
-from petzarr.convert.synth.shapes import (
+from petzarr.synth.labels import MOOSE_LABELS
+from petzarr.synth.shapes import (
     Box,
     Capsule,
     Clip,

@@ -26,6 +26,8 @@ from typing import Final
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from petzarr.cohort.constants import HEDYPET_FRAME_DURATIONS_S
+
 __all__ = [
     "FENG_HEDYPET",
     "HEDYPET_FRAMING",
@@ -164,9 +166,8 @@ class Framing:
         return self.start[-1] + self.duration[-1]
 
 
-#: hedyPET's dynamic framing: 2 s x 20, 5 s x 10, 10 s x 15, 60 s x 6, 120 s x 10, 300 s x 8
-#: (69 frames, 70 min); the listmode starts at injection.
-HEDYPET_FRAMING: Final = Framing.from_durations({2: 20, 5: 10, 10: 15, 60: 6, 120: 10, 300: 8})
+#: hedyPET's dynamic framing (69 frames, 70 min); the listmode starts at injection.
+HEDYPET_FRAMING: Final = Framing.from_durations(HEDYPET_FRAME_DURATIONS_S)
 #: hedyPET's static reconstruction (acstatPSF): the listmode from 50 to 70 min.
 STATIC_WINDOW: Final = Framing((3000.0,), (1200.0,))
 
@@ -215,7 +216,7 @@ class Kinetics:
         )
 
 
-#: Typical kinetics of every phantom tissue (``petzarr.convert.synth.tissues.TISSUES``),
+#: Typical kinetics of every phantom tissue (``petzarr.synth.tissues.TISSUES``),
 #: chosen so that, with :data:`FENG_HEDYPET`, the Patlak slope of a voxel, ``(1 - vB) Ki``,
 #: is hedyPET's median Patlak slope and the 50-70 min mean its median static SUV for the
 #: TotalSegmentator classes the tissue stands for (``k2 + k3`` and ``vB`` are typical

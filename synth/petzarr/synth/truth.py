@@ -7,10 +7,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from petzarr.convert.nifti import Grid
-from petzarr.convert.synth.anatomy import Anatomy
-from petzarr.convert.synth.kinetics import ExpSum, Framing, Kinetics
-from petzarr.convert.synth.niftiio import Orientation
+from petzarr.cohort.grid import Grid
+from petzarr.synth.anatomy import Anatomy
+from petzarr.synth.kinetics import ExpSum, Framing, Kinetics
+from petzarr.synth.niftiio import Orientation
 
 __all__ = ["CohortTruth", "HedySubjectTruth", "HedyTruth", "LabelKey", "SubjectTruth"]
 
