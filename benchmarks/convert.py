@@ -58,17 +58,21 @@ def v_gunzip(src: Path, out: Path) -> dict:
 
 
 def v_petzarr_serial(src: Path, out: Path) -> dict:
+    from petzarr.cohort.executor import Run
     from petzarr.convert.job import convert_cohort
 
-    rep = convert_cohort(str(src), str(out), subjects=["0001"], serial=True, progress=False)
+    rep = convert_cohort(
+        str(src), str(out), subjects=["0001"], run=Run(serial=True, progress=False)
+    )
     assert rep.exit_code == 0, rep.failed
     return {"subject_s": [r.seconds for r in rep.results]}
 
 
 def _petzarr_workers(n: int, manifest: Path, out: Path) -> dict:
+    from petzarr.cohort.executor import Run
     from petzarr.convert.job import convert_cohort
 
-    rep = convert_cohort(str(manifest), str(out), workers=n, progress=False)
+    rep = convert_cohort(str(manifest), str(out), run=Run(workers=n, progress=False))
     assert rep.exit_code == 0, rep.failed
     return {"subject_s": [r.seconds for r in rep.results], "subjects": len(rep.results)}
 

@@ -12,7 +12,7 @@ cylinder; every label has its own curve, plus 10 % voxel noise.
 
 Contenders, each in its own process (its peak RSS from ``os.wait4``):
 
-- ``petzarr``: :func:`petzarr.analytics.tacs.subject_tacs` on the cohort — the ``petzarr
+- ``petzarr``: :func:`petzarr.analytics.jobs.tacs.subject_tacs` on the cohort — the ``petzarr
   tacs`` per-subject job — with all cores, and again on one thread;
 - ``nifti_dynamic``: its ``extract-tacs`` command's recipe, ``nib.load`` of the series, the
   label map as ``get_fdata()``, ``extract_multiple_tacs(img, seg)``.
@@ -157,8 +157,8 @@ def write_data(root: Path, shape, n_labels, seed=0):
 def run_petzarr(root: Path, threads: int) -> dict:
     import dask
 
-    from petzarr.analytics.labelstats import accumulate_block
-    from petzarr.analytics.tacs import subject_tacs
+    from petzarr.analytics.jobs.tacs import subject_tacs
+    from petzarr.analytics.kernels.moments import accumulate_block
 
     # warm numba's compiled kernels (a second run finds them in its cache)
     accumulate_block(
@@ -166,7 +166,7 @@ def run_petzarr(root: Path, threads: int) -> dict:
     )
     dask.config.set(num_workers=threads)
     t0 = time.perf_counter()
-    table = subject_tacs(str(root / "cohort"), "bench", groups=["total"])
+    table = subject_tacs(str(root / "cohort" / "subjects" / "bench.zarr"), groups=["total"])
     seconds = time.perf_counter() - t0
     table.to_parquet(root / f"petzarr-{threads}.parquet")
     return {"seconds": seconds, "rows": len(table)}

@@ -10,13 +10,13 @@ run): the worst case of the run-based kernels.
 
 Printed (median of ``--repeat``; seconds are the thread's CPU time, so other processes on
 the machine do not count; GB/s are float32 value bytes per CPU second, i.e. per core):
-- fused: :func:`~petzarr.analytics.labelstats.label_moments` (count/sum/sumsq/min/max of
+- fused: :func:`~petzarr.analytics.kernels.moments.label_moments` (count/sum/sumsq/min/max of
   every label of every map in one pass), with its error against a float64 numpy reference;
 - bincount: ``np.bincount`` count + sum + sum of squares per map (no min/max);
 - mask loop: ``v[lab == k]`` per label (count/sum/sumsq/min/max), on one 64-slice slab
   (it does not finish in reasonable time on the whole volume; throughput is per byte);
 - erosion 1, median, SUVpeak of every map and their ratio to the fused pass, and
-  :func:`~petzarr.analytics.labelstats.label_statistics` end to end.
+  :func:`~petzarr.analytics.kernels.moments.label_statistics` end to end.
 """
 
 from __future__ import annotations
@@ -123,11 +123,11 @@ def mask_loop(v, maps):
 
 
 def main() -> None:
-    from petzarr.analytics.erosion import erode_labels
-    from petzarr.analytics.labelstats import label_moments
-    from petzarr.analytics.labeltable import label_statistics
-    from petzarr.analytics.median import label_medians
-    from petzarr.analytics.suvpeak import label_peaks
+    from petzarr.analytics.kernels.erosion import erode_labels
+    from petzarr.analytics.kernels.median import label_medians
+    from petzarr.analytics.kernels.moments import label_moments
+    from petzarr.analytics.kernels.suvpeak import label_peaks
+    from petzarr.analytics.tables.label_stats import label_statistics
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--shape", type=int, nargs=3, default=(531, 440, 440))

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from scipy.integrate import cumulative_simpson
 
-from petzarr.analytics.patlak import patlak_table
+from petzarr.analytics.tables.patlak import patlak_table
 
 REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "hedypet"
 DURATIONS = np.repeat([2.0, 5.0, 10.0, 60.0, 120.0, 300.0], [20, 10, 15, 6, 10, 8])

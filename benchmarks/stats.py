@@ -59,34 +59,43 @@ def _load_store(cohort: Path):
 
 
 def v_petzarr_fused(data: Path) -> float:
-    from petzarr.analytics.stats import subject_stats
+    from petzarr.analytics.jobs.stats import subject_stats
 
     t = time.perf_counter()
-    subject_stats(str(data / "cohort"), "0001", median=False, peak=False, suv=False)
+    subject_stats(
+        str(data / "cohort" / "subjects" / "0001.zarr"), median=False, peak=False, suv=False
+    )
     return time.perf_counter() - t
 
 
 def v_petzarr_full(data: Path) -> float:
-    from petzarr.analytics.stats import subject_stats
+    from petzarr.analytics.jobs.stats import subject_stats
 
     t = time.perf_counter()
-    subject_stats(str(data / "cohort"), "0001", erosion=(0, 1), median=True, peak=True, suv=False)
+    subject_stats(
+        str(data / "cohort" / "subjects" / "0001.zarr"),
+        erosion=(0, 1),
+        median=True,
+        peak=True,
+        suv=False,
+    )
     return time.perf_counter() - t
 
 
 def v_petzarr_2w(data: Path) -> float:
     from distributed import Client, LocalCluster
 
-    from petzarr.analytics.stats import cohort_stats
+    from petzarr.analytics.drivers.stats import cohort_stats
+    from petzarr.cohort.executor import Run
 
     with (
         LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as lc,
         Client(lc) as c,
     ):
-        c.run(lambda: __import__("petzarr.analytics.stats"))  # warm the workers' imports
+        c.run(lambda: __import__("petzarr.analytics.jobs.stats"))  # warm the workers' imports
         t = time.perf_counter()
         run = cohort_stats(
-            str(data / "cohort2"), client=c, progress=False, median=False, peak=False
+            str(data / "cohort2"), run=Run(client=c, progress=False), median=False, peak=False
         )
         elapsed = time.perf_counter() - t
     assert run.exit_code == 0
@@ -156,10 +165,10 @@ def v_flox(data: Path) -> float:
 
 
 def v_norms(data: Path) -> float:
-    from petzarr.analytics.cohort_norms import subject_norms
+    from petzarr.analytics.jobs.norms import subject_norms
 
     t = time.perf_counter()
-    subject_norms(str(data / "cohort"), "0001")
+    subject_norms(str(data / "cohort" / "subjects" / "0001.zarr"))
     return time.perf_counter() - t
 
 
@@ -184,11 +193,14 @@ def prepare(data: Path) -> None:
         print(f"generating one full subject in {src} ...", flush=True)
         write_enhance_cohort(src, subjects=1, size="full", seed=0)
     if not (data / "cohort" / "index.parquet").exists():
+        from petzarr.cohort.executor import Run
         from petzarr.convert.job import convert_cohort
 
         print("converting it ...", flush=True)
         assert (
-            convert_cohort(str(src), str(data / "cohort"), serial=True, progress=False).exit_code
+            convert_cohort(
+                str(src), str(data / "cohort"), run=Run(serial=True, progress=False)
+            ).exit_code
             == 0
         )
     two = data / "cohort2"

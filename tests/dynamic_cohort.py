@@ -27,7 +27,7 @@ import zarr
 from numpy.typing import NDArray
 from scipy.spatial import cKDTree
 
-from petzarr.analytics.kinetics import cumulative_simpson
+from petzarr.analytics.kernels.patlak import cumulative_simpson
 from petzarr.cohort import layout
 from petzarr.cohort.constants import HEDYPET_FRAME_DURATIONS_S
 from petzarr.cohort.index import update_index

@@ -69,3 +69,41 @@ def test_errors_subclass_builtins():
     assert issubclass(errors.MissingSourceError, FileNotFoundError)
     exc = errors.CorruptFileError("x.nii.gz: truncated")
     assert pickle.loads(pickle.dumps(exc)).args == exc.args
+
+
+# I/O and the cohort index, by module: a kernel reads nothing, a per-subject job is handed its
+# store and never finds it through the index
+_IO = ("zarr", "fsspec", "s3fs", "xarray", "distributed", "pandas", "petzarr.cohort.storage")
+_INDEX = ("petzarr.cohort.index", "petzarr.cohort.open")
+
+
+@pytest.mark.parametrize(
+    ("folder", "forbidden"),
+    [
+        ("analytics/petzarr/analytics/kernels", _IO + _INDEX + ("petzarr.cohort.subject",)),
+        ("analytics/petzarr/analytics/tables", ("zarr", "fsspec", "s3fs", "distributed", *_INDEX)),
+        ("analytics/petzarr/analytics/jobs", ("distributed", *_INDEX)),
+    ],
+)
+def test_layers_stay_in_their_lane(folder, forbidden):
+    assert _offenders(folder, forbidden) == []
+
+
+def test_analytics_imports_point_down_the_layers():
+    # kernels <- tables <- jobs <- drivers <- cli: never upward
+    layers = ["kernels", "tables", "jobs", "drivers", "cli"]
+    for i, layer in enumerate(layers[:-1]):
+        above = tuple(f"petzarr.analytics.{upper}" for upper in layers[i + 1 :])
+        assert _offenders(f"analytics/petzarr/analytics/{layer}", above) == [], layer
+
+
+def test_dask_clients_are_made_in_the_executor_alone():
+    made = sorted(
+        str(p.relative_to(ROOT))
+        for portion in PORTIONS
+        for p in (ROOT / portion).rglob("*.py")
+        for node in ast.walk(ast.parse(p.read_text()))
+        if isinstance(node, ast.Call)
+        and getattr(node.func, "id", getattr(node.func, "attr", None)) in ("Client", "LocalCluster")
+    )
+    assert set(made) == {"convert/petzarr/cohort/executor.py"}

@@ -14,6 +14,7 @@ import sys
 from dask_jobqueue import SLURMCluster  # type: ignore[import-not-found]
 from distributed import Client
 
+from petzarr.cohort.executor import Run
 from petzarr.convert.job import convert_cohort
 
 
@@ -27,7 +28,7 @@ def main() -> int:
     cluster = SLURMCluster(cores=1, processes=1, memory="3GB", walltime="04:00:00")
     cluster.scale(jobs=args.jobs)
     with Client(cluster) as client:
-        report = convert_cohort(args.source, args.dest, client=client, anon=args.anon)
+        report = convert_cohort(args.source, args.dest, run=Run(client=client), anon=args.anon)
     print(report.summary())
     return report.exit_code
 

@@ -1,4 +1,4 @@
-"""Input functions, Patlak and Ki maps of a cohort (``petzarr.analytics.cohort_kinetics``).
+"""Input functions, Patlak and Ki maps of a cohort (``petzarr.analytics.drivers.patlak``).
 
 Tiny dynamic cohorts generated in code (``tests/dynamic_cohort.py``): the aorta carries Feng's
 input function and every tissue follows the Patlak model exactly, so on noise-free data
@@ -19,26 +19,25 @@ import pytest
 import zarr
 from dynamic_cohort import KINETICS, MIDS, SPACING, STARTS, feng_input, write_dynamic_cohort
 from scipy.integrate import cumulative_simpson
+from stores import store_url
 
-from petzarr.analytics.cohort_kinetics import (
-    DEFAULT_KI_INPUT_FUNCTION,
-    KI_ARRAY,
-    cohort_input_functions,
-    cohort_patlak,
-    subject_input_functions,
-    write_ki_map,
-)
-from petzarr.analytics.input_function import (
+from petzarr.analytics.drivers.input_functions import cohort_input_functions
+from petzarr.analytics.drivers.patlak import cohort_patlak
+from petzarr.analytics.drivers.tacs import cohort_tacs
+from petzarr.analytics.jobs.input_functions import subject_input_functions
+from petzarr.analytics.jobs.ki_map import DEFAULT_KI_INPUT_FUNCTION, KI_ARRAY, write_ki_map
+from petzarr.analytics.kernels.input_function import (
     HEDYPET_VOIS,
     early_frames_mean,
     input_function_vois,
     voi_task,
 )
-from petzarr.analytics.patlak import INPUT_FUNCTION_ID, patlak_table
-from petzarr.analytics.tacs import TAC_COLUMNS, cohort_tacs
+from petzarr.analytics.tables.patlak import INPUT_FUNCTION_ID, patlak_table
+from petzarr.analytics.tables.tacs import TAC_COLUMNS
 from petzarr.cli import main
 from petzarr.cohort import open_cohort
 from petzarr.cohort.errors import InvalidInputError
+from petzarr.cohort.executor import Run
 from petzarr.cohort.storage import storage_options
 
 AORTA = 52
@@ -66,14 +65,14 @@ def clean(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def noisy_ifs(noisy):
-    run = cohort_input_functions(noisy[0], serial=True, progress=False)
+    run = cohort_input_functions(noisy[0], run=Run(serial=True, progress=False))
     assert run.failed == {}
     return run.table
 
 
 @pytest.fixture(scope="module")
 def clean_patlak(clean):
-    run = cohort_patlak(clean[0], serial=True, progress=False)
+    run = cohort_patlak(clean[0], run=Run(serial=True, progress=False))
     assert run.failed == {}
     return run
 
@@ -127,7 +126,7 @@ def test_input_functions_equal_numpy_on_the_voi_maps(noisy_ifs, noisy):
 
 def test_input_function_equals_the_truth_without_noise(clean):
     ph = clean[1]["sub-002"]
-    table = subject_input_functions(clean[0], "sub-002", vois=[(1.0, 3)])
+    table = subject_input_functions(store_url(clean[0], "sub-002"), vois=[(1.0, 3)])
     lower = table[table["Label Name"] == "aorta_descending_lower"]
     cp = ph.scale * feng_input(MIDS)
     np.testing.assert_allclose(lower["PET Mean [Bq/mL]"], cp.astype(np.float32), rtol=1e-6)
@@ -143,8 +142,10 @@ def test_missing_aorta_names_the_subject(clean, tmp_path):
         data[data == AORTA] = 0
         seg[...] = data
     with pytest.raises(InvalidInputError, match="subject sub-002: .*no 'aorta' voxels"):
-        subject_input_functions(str(root), "sub-002")
-    run = cohort_patlak(str(root), n_frames=[5], serial=True, progress=False, groups=["total"])
+        subject_input_functions(store_url(str(root), "sub-002"))
+    run = cohort_patlak(
+        str(root), n_frames=[5], run=Run(serial=True, progress=False), groups=["total"]
+    )
     assert set(run.failed) == {"sub-002"} and "aorta" in run.failed["sub-002"]
     assert set(run.table["Subject"]) == {"sub-001"}
     assert run.exit_code == 1
@@ -166,7 +167,7 @@ def test_patlak_recovers_the_truth_without_noise(clean_patlak, clean):
 
 
 def test_patlak_with_noise_within_5_percent_for_large_organs(noisy):
-    run = cohort_patlak(noisy[0], n_frames=[6, 7, 8], serial=True, progress=False)
+    run = cohort_patlak(noisy[0], n_frames=[6, 7, 8], run=Run(serial=True, progress=False))
     for subject in noisy[1]:
         for region in ("liver", "kidney_left"):
             got = _ki(run.table, subject, region)
@@ -175,8 +176,8 @@ def test_patlak_with_noise_within_5_percent_for_large_organs(noisy):
 
 
 def test_patlak_equals_patlak_table_on_the_cohort_tables(clean_patlak, clean):
-    tacs = cohort_tacs(clean[0], serial=True, progress=False).table
-    ifs = cohort_input_functions(clean[0], serial=True, progress=False).table
+    tacs = cohort_tacs(clean[0], run=Run(serial=True, progress=False)).table
+    ifs = cohort_input_functions(clean[0], run=Run(serial=True, progress=False)).table
     pd.testing.assert_frame_equal(clean_patlak.tacs, tacs)
     pd.testing.assert_frame_equal(clean_patlak.input_functions, ifs)
     pd.testing.assert_frame_equal(clean_patlak.table, patlak_table(tacs, ifs))
@@ -189,15 +190,14 @@ def test_patlak_with_a_user_input_function(clean, tmp_path):
     ]
     path = tmp_path / "true_cp.csv"
     pd.concat(rows).to_csv(path, index=False)
-    from petzarr.analytics.patlak import read_input_function
+    from petzarr.analytics.tables.patlak import read_input_function
 
     run = cohort_patlak(
         clean[0],
         n_frames=[4],
         t_star=None,
         input_functions=read_input_function(path),
-        serial=True,
-        progress=False,
+        run=Run(serial=True, progress=False),
     )
     assert set(run.table[INPUT_FUNCTION_ID]) == {"true_cp"}
     for subject in clean[1]:
@@ -230,7 +230,7 @@ def test_ki_map_equals_polyfit(noisy, noisy_ifs, tmp_path):
     root = tmp_path / "cohort"
     shutil.copytree(noisy[0], root)
     subject, ph = "sub-001", noisy[1]["sub-001"]
-    attrs = write_ki_map(str(root), subject, input_function=noisy_ifs)
+    attrs = write_ki_map(store_url(str(root), subject), input_function=noisy_ifs)
     assert attrs["input_function"] == DEFAULT_KI_INPUT_FUNCTION
     assert attrs["regression_frames"] == 7 and attrs["frame_indices"] == list(range(62, 69))
     assert attrs["units"] == "mL/cm3/min" and attrs["from_injection"] is False
@@ -257,7 +257,7 @@ def test_ki_map_equals_polyfit(noisy, noisy_ifs, tmp_path):
     assert abs(np.mean(values[ph.maps["total"] == 5]) / 0.01 - 1) < 0.05
 
     # a second map (t*) replaces the first; still one array, still consolidated
-    attrs = write_ki_map(str(root), subject, input_function=noisy_ifs, t_star=25.0)
+    attrs = write_ki_map(store_url(str(root), subject), input_function=noisy_ifs, t_star=25.0)
     n = int(np.count_nonzero(MIDS / 60 >= 25.0))
     assert attrs["regression_frames"] == n and attrs["t_star_min"] == 25.0
     ds = open_cohort(str(root)).open(subject, "pet_dynamic")
@@ -270,11 +270,11 @@ def test_ki_map_refuses_unknown_input_function(clean, tmp_path):
     root = tmp_path / "cohort"
     shutil.copytree(clean[0], root)
     with pytest.raises(InvalidInputError, match="subject sub-001: no input function 'nope'"):
-        write_ki_map(str(root), "sub-001", identifier="nope")
+        write_ki_map(store_url(str(root), "sub-001"), identifier="nope")
     with pytest.raises(InvalidInputError, match="not both"):
-        write_ki_map(str(root), "sub-001", n_frames=5, t_star=20.0)
+        write_ki_map(store_url(str(root), "sub-001"), n_frames=5, t_star=20.0)
     with pytest.raises(InvalidInputError, match="regression frames"):
-        write_ki_map(str(root), "sub-001", n_frames=70)
+        write_ki_map(store_url(str(root), "sub-001"), n_frames=70)
 
 
 # --------------------------------------------------------------------------- cluster, S3, CLI
@@ -284,7 +284,7 @@ def test_ki_map_refuses_unknown_input_function(clean, tmp_path):
 def test_cluster_with_ki_maps_equals_serial(clean, clean_patlak, cluster, tmp_path):
     root = tmp_path / "cohort"
     shutil.copytree(clean[0], root)
-    run = cohort_patlak(str(root), ki_map=True, scheduler=cluster, progress=False)
+    run = cohort_patlak(str(root), ki_map=True, run=Run(scheduler=cluster, progress=False))
     assert run.failed == {}
     pd.testing.assert_frame_equal(run.table, clean_patlak.table)
     assert set(run.ki_maps) == set(clean[1])
@@ -299,10 +299,10 @@ def test_s3_input_functions_and_ki_map(s3_bucket, noisy, noisy_ifs):
     url = f"{s3_bucket}/cohort"
     opts = storage_options(url)
     write_dynamic_cohort(url, noise=0.05, options=opts)
-    run = cohort_input_functions(url, serial=True, progress=False)
+    run = cohort_input_functions(url, run=Run(serial=True, progress=False))
     assert run.failed == {}
     pd.testing.assert_frame_equal(run.table, noisy_ifs)
-    write_ki_map(url, "sub-002", input_function=run.table, n_frames=6)
+    write_ki_map(store_url(url, "sub-002"), input_function=run.table, n_frames=6)
     ds = open_cohort(url).open("sub-002", "pet_dynamic")
     ph = noisy[1]["sub-002"]
     cp = run.table[
@@ -381,7 +381,7 @@ def _synthetic_hedypet(tmp_path, size):
     static, dynamic, dest = tmp_path / "static", tmp_path / "dynamic", tmp_path / "cohort"
     truth = synth.write_hedypet_cohort(static, dynamic_root=dynamic, subjects=1, seed=2, size=size)
     report = convert_cohort(
-        str(static), str(dest), dynamic_root=str(dynamic), serial=True, progress=False
+        str(static), str(dest), dynamic_root=str(dynamic), run=Run(serial=True, progress=False)
     )
     assert report.exit_code == 0, report.failed
     return str(dest), truth
@@ -408,7 +408,7 @@ def test_end_to_end_synthetic_hedypet(tmp_path):
     dest, truth = _synthetic_hedypet(tmp_path, "small")
     s = truth.subjects[0]
 
-    derived = cohort_patlak(dest, n_frames=[7], serial=True, progress=False)
+    derived = cohort_patlak(dest, n_frames=[7], run=Run(serial=True, progress=False))
     assert derived.failed == {}
     ifs = derived.input_functions
     assert len(ifs.groupby(["Task", "Label Index"])) == 12
@@ -426,7 +426,11 @@ def test_end_to_end_synthetic_hedypet(tmp_path):
         }
     )
     run = cohort_patlak(
-        dest, input_functions=plasma, erosion=(1,), n_frames=[7], serial=True, progress=False
+        dest,
+        input_functions=plasma,
+        erosion=(1,),
+        n_frames=[7],
+        run=Run(serial=True, progress=False),
     )
     assert run.failed == {}
     _check_large_organs(run.table, truth, s)
@@ -442,7 +446,11 @@ def test_end_to_end_image_derived_input_function_half_size(tmp_path):
     the large organs, eroded once (measured: liver +4.6 %, the others within 2 %)."""
     dest, truth = _synthetic_hedypet(tmp_path, "half")
     run = cohort_patlak(
-        dest, erosion=(1,), n_frames=[7], groups=["total", "tissue"], serial=True, progress=False
+        dest,
+        erosion=(1,),
+        n_frames=[7],
+        groups=["total", "tissue"],
+        run=Run(serial=True, progress=False),
     )
     assert run.failed == {}
     fits = run.table[run.table[INPUT_FUNCTION_ID] == DEFAULT_KI_INPUT_FUNCTION]

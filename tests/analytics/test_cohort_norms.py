@@ -1,4 +1,4 @@
-"""SUV/SUL constants of a converted cohort (``petzarr.analytics.cohort_norms``, ``petzarr norms``).
+"""SUV/SUL constants of a converted cohort (``petzarr.analytics.jobs.norms``, ``petzarr norms``).
 
 A tiny synthetic ENHANCE cohort is converted once; its rows are checked against the truth the
 generator drew (weight, injected activity, SUV denominator, times), the Decazes fat volume
@@ -22,17 +22,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import zarr
+from stores import store_url
 
-from petzarr.analytics import cohort_norms as cohort_norms_module
-from petzarr.analytics.cohort_norms import (
-    COHORT_NORM_COLUMNS,
-    DENOMINATORS,
-    cohort_norms,
-    store_decazes_fat,
-    subject_norms,
-)
-from petzarr.analytics.metadata_columns import ColumnMap
-from petzarr.analytics.norms import (
+from petzarr.analytics.drivers.norms import COHORT_NORM_COLUMNS, DENOMINATORS, cohort_norms
+from petzarr.analytics.jobs import norms as norms_job_module
+from petzarr.analytics.jobs.norms import store_decazes_fat, subject_norms
+from petzarr.analytics.tables.metadata_columns import ColumnMap
+from petzarr.analytics.tables.suv_norms import (
     DECAZES_VI_FAT_FRACTION,
     F18_HALF_LIFE_S,
     FAT_DENSITY_G_PER_ML,
@@ -46,6 +42,8 @@ from petzarr.analytics.norms import (
 )
 from petzarr.cli import main
 from petzarr.cohort.errors import InvalidInputError
+from petzarr.cohort.executor import Run
+from petzarr.cohort.subject import open_subject
 from petzarr.convert.job import convert_cohort
 
 GROUND_TRUTH = "imaging-data/ground-truth"
@@ -55,7 +53,7 @@ GROUND_TRUTH = "imaging-data/ground-truth"
 
 
 def _convert(source: Path, dest: Path) -> str:
-    report = convert_cohort(str(source), str(dest), serial=True, progress=False)
+    report = convert_cohort(str(source), str(dest), run=Run(serial=True, progress=False))
     assert report.exit_code == 0, report.summary()
     return str(dest)
 
@@ -68,7 +66,7 @@ def converted(tiny_cohort, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def table(converted) -> pd.DataFrame:
-    return cohort_norms(converted[0], serial=True, progress=False)
+    return cohort_norms(converted[0], run=Run(serial=True, progress=False))
 
 
 def _band_only(path: Path, keep: slice) -> None:
@@ -191,12 +189,12 @@ def test_decazes_fat_equals_a_numpy_count_on_the_nifti_files(converted, table):
 
 def test_decazes_top_at_a_named_label(converted):
     dest, source, _ = converted
-    row = subject_norms(dest, "0002", decazes_top="vertebra_T1")
+    row = subject_norms(store_url(dest, "0002"), decazes_top="vertebra_T1")
     volume, (start, stop) = nifti_decazes_fat(source, "0002", top="vertebra_T1")
     assert row["Decazes Slices"] == f"{start}:{stop}"
     assert row["Decazes Fat Volume [mL]"] == pytest.approx(volume, rel=1e-12)
     # ENHANCE.PET has no skull (removed for anonymisation): said, not guessed
-    row = subject_norms(dest, "0002", decazes_top="skull")
+    row = subject_norms(store_url(dest, "0002"), decazes_top="skull")
     assert math.isnan(row[SUL_DECAZES]) and math.isnan(row["Decazes Fat Volume [mL]"])
     assert "no label named 'skull'" in row["Note"]
     assert np.isfinite(row[SUV])
@@ -204,7 +202,7 @@ def test_decazes_top_at_a_named_label(converted):
 
 def test_store_decazes_fat_reads_the_ct_group(converted, table):
     dest, _, _ = converted
-    ct = zarr.open_group(f"{dest}/subjects/0001.zarr", mode="r")["ct"]
+    ct = open_subject(store_url(dest, "0001")).group("ct")
     fat = store_decazes_fat(ct)
     assert fat.reason == "" and fat.slices_with_fat == fat.z_range[1] - fat.z_range[0]
     assert fat.volume_ml == table.set_index("Subject").loc["0001", "Decazes Fat Volume [mL]"]
@@ -214,7 +212,7 @@ def test_store_decazes_fat_reads_the_ct_group(converted, table):
 
 def test_subject_norms_is_the_cohort_row(converted, table):
     dest, _, _ = converted
-    row = subject_norms(dest, "0003")
+    row = subject_norms(store_url(dest, "0003"))
     expected = table.set_index("Subject").loc["0003"].drop("Failed")
     assert row["Subject"] == "0003"
     pd.testing.assert_series_equal(
@@ -226,8 +224,7 @@ def test_options_reach_every_subject(converted, table):
     dest, _, _ = converted
     given = cohort_norms(
         dest,
-        serial=True,
-        progress=False,
+        run=Run(serial=True, progress=False),
         subjects=["0002", "0001"],
         half_life_s=F18_HALF_LIFE_S,
         columns=ColumnMap(weight="Weight [kg]", activity="Injected Activity [MBq]"),
@@ -241,16 +238,16 @@ def test_options_reach_every_subject(converted, table):
 def test_unknown_subject_and_bad_options_are_refused(converted):
     dest, _, _ = converted
     with pytest.raises(InvalidInputError, match="not in the index"):
-        cohort_norms(dest, subjects=["0001", "9999"], serial=True, progress=False)
-    with pytest.raises(InvalidInputError, match="not in the index"):
-        subject_norms(dest, "42")
+        cohort_norms(dest, subjects=["0001", "9999"], run=Run(serial=True, progress=False))
+    with pytest.raises(InvalidInputError, match="subject 42: no subject store"):
+        subject_norms(store_url(dest, "42"))
     with pytest.raises(InvalidInputError, match="half_life_s"):
-        cohort_norms(dest, serial=True, progress=False, half_life_s=-1.0)
+        cohort_norms(dest, run=Run(serial=True, progress=False), half_life_s=-1.0)
 
 
 def test_counts_and_a_partial_fat_map_give_nan_with_the_reason(variant):
     dest, _ = variant
-    out = cohort_norms(dest, serial=True, progress=False).set_index("Subject")
+    out = cohort_norms(dest, run=Run(serial=True, progress=False)).set_index("Subject")
     assert not out["Failed"].any()
     ok = out.loc["0001"]
     assert ok["PET Units"] == "BQML" and ok["PET to Bq/mL"] == 1.0
@@ -275,7 +272,7 @@ def test_a_broken_store_fails_alone(converted, table, tmp_path):
     broken = tmp_path / "cohort"
     shutil.copytree(dest, broken)
     (broken / "subjects" / "0002.zarr" / "zarr.json").unlink()
-    out = cohort_norms(str(broken), serial=True, progress=False)
+    out = cohort_norms(str(broken), run=Run(serial=True, progress=False))
     assert out["Subject"].tolist() == ["0001", "0002", "0003"]
     assert out["Failed"].tolist() == [False, True, False]
     bad = out.iloc[1]
@@ -286,7 +283,7 @@ def test_a_broken_store_fails_alone(converted, table, tmp_path):
 
 
 def test_doctests():
-    result = doctest.testmod(cohort_norms_module, optionflags=doctest.NORMALIZE_WHITESPACE)
+    result = doctest.testmod(norms_job_module, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.failed == 0 and result.attempted > 0
 
 
@@ -296,7 +293,7 @@ def test_doctests():
 @pytest.mark.cluster
 def test_on_a_multiprocess_cluster(converted, table, cluster):
     dest, _, _ = converted
-    out = cohort_norms(dest, scheduler=cluster, progress=False)
+    out = cohort_norms(dest, run=Run(scheduler=cluster, progress=False))
     pd.testing.assert_frame_equal(out, table)
 
 
@@ -309,7 +306,7 @@ def test_on_s3_on_the_cluster(converted, table, cluster, s3_server, s3_bucket):
     url = f"{s3_bucket}/cohort"
     fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": s3_server}, skip_instance_cache=True)
     fs.put(dest + "/", url.removeprefix("s3://") + "/", recursive=True)
-    out = cohort_norms(url, scheduler=cluster, progress=False)
+    out = cohort_norms(url, run=Run(scheduler=cluster, progress=False))
     pd.testing.assert_frame_equal(out, table)
 
 

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from scipy import ndimage
 
-from petzarr.analytics.erosion import erode_labels
+from petzarr.analytics.kernels.erosion import erode_labels
 from petzarr.cohort.errors import InvalidInputError
 
 

@@ -27,8 +27,8 @@ from numpy.typing import NDArray
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
-from petzarr.analytics import aorta, input_function
-from petzarr.analytics.aorta import (
+from petzarr.analytics.kernels import aorta, input_function
+from petzarr.analytics.kernels.aorta import (
     AORTA_SEGMENTS,
     ASCENDING,
     DESCENDING_LOWER,
@@ -36,7 +36,7 @@ from petzarr.analytics.aorta import (
     TOP,
     aorta_segments,
 )
-from petzarr.analytics.input_function import (
+from petzarr.analytics.kernels.input_function import (
     HEDYPET_VOIS,
     aorta_vois,
     early_frames_mean,

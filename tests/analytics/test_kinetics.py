@@ -9,8 +9,8 @@ from dask_guard import raise_if_dask_computes
 from scipy.integrate import cumulative_simpson as scipy_cumulative_simpson
 from scipy.integrate import solve_ivp
 
-from petzarr.analytics.kimap import patlak_ki_map
-from petzarr.analytics.kinetics import (
+from petzarr.analytics.kernels.ki_map import patlak_ki_map
+from petzarr.analytics.kernels.patlak import (
     cumulative_simpson,
     frames_from,
     ols_last_frames,

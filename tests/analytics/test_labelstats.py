@@ -11,7 +11,7 @@ from dask_guard import raise_if_dask_computes
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from petzarr.analytics.labelstats import (
+from petzarr.analytics.kernels.moments import (
     LabelMoments,
     accumulate_block,
     combine_packed,

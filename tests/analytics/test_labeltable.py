@@ -12,8 +12,8 @@ import pytest
 from dask_guard import raise_if_dask_computes
 from scipy import ndimage
 
-from petzarr.analytics.labeltable import COLUMNS, label_statistics
-from petzarr.analytics.suvpeak import PEAK_RADIUS_MM
+from petzarr.analytics.kernels.suvpeak import PEAK_RADIUS_MM
+from petzarr.analytics.tables.label_stats import COLUMNS, label_statistics
 from petzarr.cohort.errors import InvalidInputError
 
 SPACING = (2.0, 1.65, 1.65)
@@ -160,7 +160,16 @@ def test_bad_inputs():
         label_statistics(values[None], maps, spacing_mm=SPACING)
 
 
-@pytest.mark.parametrize("module", ["labelstats", "labeltable", "erosion", "median", "suvpeak"])
+@pytest.mark.parametrize(
+    "module",
+    [
+        "kernels.moments",
+        "tables.label_stats",
+        "kernels.erosion",
+        "kernels.median",
+        "kernels.suvpeak",
+    ],
+)
 def test_docstring_examples_run(module):
     mod = importlib.import_module(f"petzarr.analytics.{module}")
     result = doctest.testmod(mod, extraglobs={"np": np}, optionflags=doctest.NORMALIZE_WHITESPACE)

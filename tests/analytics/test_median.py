@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from petzarr.analytics import median as median_module
-from petzarr.analytics.median import count_labels, label_medians
+from petzarr.analytics.kernels import median as median_module
+from petzarr.analytics.kernels.median import count_labels, label_medians
 from petzarr.cohort.errors import InvalidInputError
 
 

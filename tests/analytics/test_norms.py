@@ -23,8 +23,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from petzarr.analytics import metadata_columns, norms
-from petzarr.analytics.metadata_columns import (
+from petzarr.analytics.tables import metadata_columns
+from petzarr.analytics.tables import suv_norms as norms
+from petzarr.analytics.tables.metadata_columns import (
     ColumnMap,
     parse_height_m,
     parse_pet_units,
@@ -34,7 +35,7 @@ from petzarr.analytics.metadata_columns import (
     split_column_name,
     uptake_seconds,
 )
-from petzarr.analytics.norms import (
+from petzarr.analytics.tables.suv_norms import (
     F18_HALF_LIFE_S,
     NORM_COLUMNS,
     SUL_DECAZES,

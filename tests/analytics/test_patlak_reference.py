@@ -27,8 +27,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from petzarr.analytics.kinetics import patlak_fit, patlak_x
-from petzarr.analytics.patlak import (
+from petzarr.analytics.kernels.patlak import patlak_fit, patlak_x
+from petzarr.analytics.tables.patlak import (
     INPUT_FUNCTION_ID,
     patlak_from_files,
     patlak_table,

@@ -9,10 +9,13 @@ import numpy as np
 import pytest
 import xarray as xr
 from scipy import ndimage
+from stores import store_url
 
-from petzarr.analytics.stats import cohort_stats, subject_stats
+from petzarr.analytics.drivers.stats import cohort_stats
+from petzarr.analytics.jobs.stats import subject_stats
 from petzarr.cli import main
 from petzarr.cohort import open_cohort
+from petzarr.cohort.executor import Run
 from petzarr.convert.job import convert_cohort
 
 
@@ -20,7 +23,9 @@ from petzarr.convert.job import convert_cohort
 def cohort(tiny_cohort, tmp_path_factory):
     source, truth = tiny_cohort
     dest = tmp_path_factory.mktemp("stats-cohort")
-    assert convert_cohort(str(source), str(dest), serial=True, progress=False).exit_code == 0
+    assert (
+        convert_cohort(str(source), str(dest), run=Run(serial=True, progress=False)).exit_code == 0
+    )
     return str(dest), truth
 
 
@@ -60,7 +65,7 @@ def test_every_statistic_matches_numpy(cohort, erosion):
     ds = c.open("0002", "pet", chunks=None)
     pet, seg = ds.pet.values, ds.seg_organs.values
     spacing = [float(ds[d][1] - ds[d][0]) for d in "zyx"]
-    table = subject_stats(url, "0002", groups=["organs"], erosion=(erosion,), peak=False)
+    table = subject_stats(store_url(url, "0002"), groups=["organs"], erosion=(erosion,), peak=False)
     ref = _reference(pet, seg, erosion)
     assert sorted(table["Label Index"]) == sorted(ref)  # absent/eroded-away labels have no row
     names = {int(k): v for k, v in ds.seg_organs.attrs["labels"].items()}
@@ -83,7 +88,7 @@ def test_every_statistic_matches_numpy(cohort, erosion):
 def test_suv_columns_and_tlg(cohort):
     url, _ = cohort
     c = open_cohort(url)
-    table = subject_stats(url, "0001", groups=["organs"], median=False)
+    table = subject_stats(store_url(url, "0001"), groups=["organs"], median=False)
     den = _suv_denominator(c.index.set_index("subject").loc["0001"])
     np.testing.assert_allclose(table["SUV Mean"], table["PET Mean [Bq/mL]"] / den, rtol=1e-9)
     np.testing.assert_allclose(table["SUV Max"], table["PET Max [Bq/mL]"] / den, rtol=1e-9)
@@ -94,7 +99,9 @@ def test_suv_columns_and_tlg(cohort):
 
 def test_synthetic_truth_is_recovered_in_eroded_large_organs(cohort):
     url, truth = cohort
-    table = subject_stats(url, "0001", groups=["organs"], erosion=(1,), median=False, peak=False)
+    table = subject_stats(
+        store_url(url, "0001"), groups=["organs"], erosion=(1,), median=False, peak=False
+    )
     subject = truth.subject("0001")
     names = truth.labels["clin_ct_organs"]
     for organ in ("liver", "spleen"):
@@ -110,7 +117,9 @@ def test_synthetic_truth_is_recovered_in_eroded_large_organs(cohort):
 
 def test_ct_statistics_in_hu(cohort):
     url, _ = cohort
-    table = subject_stats(url, "0003", group="ct", groups=["vertebrae"], median=False, peak=False)
+    table = subject_stats(
+        store_url(url, "0003"), group="ct", groups=["vertebrae"], median=False, peak=False
+    )
     assert "CT Mean [HU]" in table and "SUV Mean" not in table
     ds = xr.open_zarr(f"{url}/subjects/0003.zarr", group="ct")
     ref = _reference(ds.ct.values, ds.seg_vertebrae.values, 0)
@@ -123,7 +132,9 @@ def test_a_broken_subject_fails_alone(cohort, tmp_path, capsys):
     copy = tmp_path / "c"
     shutil.copytree(url, copy)
     shutil.rmtree(copy / "subjects/0002.zarr/pet/pet")  # the PET array is gone
-    run = cohort_stats(str(copy), serial=True, progress=False, groups=["organs"], peak=False)
+    run = cohort_stats(
+        str(copy), run=Run(serial=True, progress=False), groups=["organs"], peak=False
+    )
     assert list(run.failed) == ["0002"] and run.exit_code == 1
     assert sorted(run.table["Subject"].unique()) == ["0001", "0003"]
     assert main(["stats", str(copy), "--serial", "--no-progress", "--groups", "organs"]) == 1
@@ -175,10 +186,16 @@ def test_cli_writes_the_table(cohort, tmp_path, capsys):
 def test_stats_from_s3_on_a_multiprocess_cluster(tiny_cohort, s3_server, s3_bucket, cluster):
     source, _ = tiny_cohort
     dest = f"{s3_bucket}/cohort"
-    assert convert_cohort(str(source), dest, scheduler=cluster, progress=False).exit_code == 0
-    run = cohort_stats(dest, scheduler=cluster, progress=False, groups=["organs"], erosion=(0, 1))
+    assert (
+        convert_cohort(str(source), dest, run=Run(scheduler=cluster, progress=False)).exit_code == 0
+    )
+    run = cohort_stats(
+        dest, run=Run(scheduler=cluster, progress=False), groups=["organs"], erosion=(0, 1)
+    )
     assert run.exit_code == 0
-    local = cohort_stats(dest, serial=True, progress=False, groups=["organs"], erosion=(0, 1))
+    local = cohort_stats(
+        dest, run=Run(serial=True, progress=False), groups=["organs"], erosion=(0, 1)
+    )
     np.testing.assert_allclose(
         run.table["PET Mean [Bq/mL]"], local.table["PET Mean [Bq/mL]"], rtol=1e-12
     )

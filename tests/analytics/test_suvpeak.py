@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from petzarr.analytics import suvpeak
-from petzarr.analytics.suvpeak import PEAK_RADIUS_MM, label_peaks, sphere_offsets
+from petzarr.analytics.kernels import suvpeak
+from petzarr.analytics.kernels.suvpeak import PEAK_RADIUS_MM, label_peaks, sphere_offsets
 from petzarr.cohort.errors import InvalidInputError
 
 

@@ -1,4 +1,4 @@
-"""Cohort TACs (``petzarr.analytics.tacs``, ``petzarr tacs``) against independent computations.
+"""Cohort TACs (``petzarr.analytics.jobs.tacs``, ``petzarr tacs``) against independent computations.
 
 A tiny dynamic cohort is generated in code (``tests/dynamic_cohort.py``: hedyPET's 69 frames,
 TotalSegmentator-like ``seg_total``/``seg_tissue``/``seg_body``, 5 % voxel noise). Its TACs are
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import pickle
 import shutil
-from pathlib import Path
 
 import dask.array as da
 import nibabel as nib
@@ -28,12 +27,15 @@ from dynamic_cohort import MIDS, SPACING, write_dynamic_cohort
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import ndimage
+from stores import store_url
 
-from petzarr.analytics.cohort_run import _job
-from petzarr.analytics.erosion import erode_labels
-from petzarr.analytics.framemoments import frame_moments
-from petzarr.analytics.labelstats import label_moments
-from petzarr.analytics.tacs import TAC_COLUMNS, cohort_tacs, label_tacs, subject_tacs
+from petzarr.analytics.drivers.subjects import SubjectTask
+from petzarr.analytics.drivers.tacs import cohort_tacs
+from petzarr.analytics.jobs.tacs import subject_tacs
+from petzarr.analytics.kernels.erosion import erode_labels
+from petzarr.analytics.kernels.frame_moments import frame_moments
+from petzarr.analytics.kernels.moments import label_moments
+from petzarr.analytics.tables.tacs import TAC_COLUMNS, label_tacs
 from petzarr.cli import main
 from petzarr.cohort.errors import InvalidInputError
 from petzarr.cohort.executor import Run
@@ -51,7 +53,7 @@ def cohort(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def serial(cohort):
-    run = cohort_tacs(cohort[0], erosion=(0, 1), serial=True, progress=False)
+    run = cohort_tacs(cohort[0], erosion=(0, 1), run=Run(serial=True, progress=False))
     assert run.failed == {}
     return run.table
 
@@ -123,7 +125,7 @@ def test_equals_nifti_dynamic(cohort, tmp_path):
     nib.save(nib.Nifti1Image(ph.pet.transpose(3, 2, 1, 0), affine), pet_path)
     seg = ph.maps["total"].transpose(2, 1, 0).astype(np.float64)
     mean, std, n = nifti_dynamic.tacs.extract_multiple_tacs(nib.load(pet_path), seg)
-    ours = subject_tacs(str(Path(cohort[0])), "sub-001", groups=["total"])
+    ours = subject_tacs(store_url(cohort[0], "sub-001"), groups=["total"])
     assert sorted(mean) == sorted(ours["Label Index"].unique())
     for k, theirs in mean.items():
         tac = ours[ours["Label Index"] == k]
@@ -237,7 +239,7 @@ def test_refuses_bad_input(cohort):
             ph.pet, {"t": ph.maps["total"]}, frame_mid_s=MIDS, spacing_mm=SPACING, erosion=[-1]
         )
     with pytest.raises(InvalidInputError, match="subject sub-001: no label map 'seg_organs'"):
-        subject_tacs(cohort[0], "sub-001", groups=["organs"])
+        subject_tacs(store_url(cohort[0], "sub-001"), groups=["organs"])
 
 
 def test_failures_are_collected(cohort, tmp_path):
@@ -247,19 +249,19 @@ def test_failures_are_collected(cohort, tmp_path):
     chunk = root / "subjects/sub-002.zarr/pet_dynamic/pet/c/3/1/0/0"
     assert chunk.exists()
     chunk.unlink()
-    run = cohort_tacs(str(root), groups=["body"], serial=True, progress=False)
+    run = cohort_tacs(str(root), groups=["body"], run=Run(serial=True, progress=False))
     assert set(run.failed) == {"sub-002"}
     assert run.exit_code == 1
     assert set(run.table["Subject"]) == {"sub-001"}
     with pytest.raises(InvalidInputError, match="not in the index"):
-        cohort_tacs(str(root), subjects=["sub-404"], serial=True, progress=False)
+        cohort_tacs(str(root), subjects=["sub-404"], run=Run(serial=True, progress=False))
 
 
 def test_job_pickles_and_reports_errors(cohort):
-    item = (subject_tacs, cohort[0], "sub-404", {"groups": ["body"]})
-    item = pickle.loads(pickle.dumps(item))
+    task = SubjectTask(subject_tacs, store_url(cohort[0], "sub-404"), {}, {"groups": ["body"]})
+    task = pickle.loads(pickle.dumps(task))
     (out,) = Run(serial=True, progress=False).map(
-        pickle.loads(pickle.dumps(_job)), [item], desc="t"
+        pickle.loads(pickle.dumps(SubjectTask.__call__)), [task], desc="t"
     )
     assert out.failure is not None and "sub-404" in out.failure.error
     assert "Traceback" in out.failure.traceback
@@ -267,7 +269,7 @@ def test_job_pickles_and_reports_errors(cohort):
 
 @pytest.mark.cluster
 def test_cluster_equals_serial(cohort, serial, cluster):
-    run = cohort_tacs(cohort[0], erosion=(0, 1), scheduler=cluster, progress=False)
+    run = cohort_tacs(cohort[0], erosion=(0, 1), run=Run(scheduler=cluster, progress=False))
     assert run.failed == {}
     pd.testing.assert_frame_equal(run.table, serial)
 
@@ -277,7 +279,7 @@ def test_cluster_equals_serial(cohort, serial, cluster):
 def test_s3_on_cluster_equals_local(s3_bucket, serial, cluster):
     url = f"{s3_bucket}/cohort"
     write_dynamic_cohort(url, noise=0.05, options=storage_options(url))
-    run = cohort_tacs(url, erosion=(0, 1), scheduler=cluster, progress=False)
+    run = cohort_tacs(url, erosion=(0, 1), run=Run(scheduler=cluster, progress=False))
     assert run.failed == {}
     pd.testing.assert_frame_equal(run.table, serial)
 

@@ -170,9 +170,12 @@ def bids_tree(tmp_path: Path) -> Callable[..., tuple[Path, list[BidsSubject]]]:
 @pytest.fixture(scope="module")
 def converted_bids(tmp_path_factory: pytest.TempPathFactory):
     """Two subjects under one root, converted serially: (source root, cohort, subjects, report)."""
+    from petzarr.cohort.executor import Run
     from petzarr.convert.job import convert_cohort
 
     base = tmp_path_factory.mktemp("bids")
     subjects = write_bids_tree(base / "static", subjects=2)
-    report = convert_cohort(str(base / "static"), str(base / "cohort"), serial=True, progress=False)
+    report = convert_cohort(
+        str(base / "static"), str(base / "cohort"), run=Run(serial=True, progress=False)
+    )
     return base / "static", base / "cohort", subjects, report

@@ -16,6 +16,7 @@ from roundtrip import check_interactive_groupby, check_subject
 
 from petzarr.cli import main
 from petzarr.cohort import open_cohort
+from petzarr.cohort.executor import Run
 from petzarr.convert.job import convert_cohort
 from petzarr.convert.plan import plan_conversion
 from petzarr.convert.sources import read_source
@@ -26,7 +27,7 @@ from petzarr.convert.writer import SubjectResult, run_task
 def converted(tiny_cohort, tmp_path_factory):
     source, _truth = tiny_cohort
     dest = tmp_path_factory.mktemp("converted")
-    report = convert_cohort(str(source), str(dest), serial=True, progress=False)
+    report = convert_cohort(str(source), str(dest), run=Run(serial=True, progress=False))
     return source, dest, report
 
 
@@ -67,15 +68,15 @@ def test_xarray_groupby_route(converted):
 def test_rerun_skips_unchanged_and_redoes_changed(converted, tmp_path):
     source, _dest, _ = converted
     work_src, work_dest = _copy(source, tmp_path), tmp_path / "cohort"
-    first = convert_cohort(str(work_src), str(work_dest), serial=True, progress=False)
+    first = convert_cohort(str(work_src), str(work_dest), run=Run(serial=True, progress=False))
     assert first.counts["converted"] == 3
-    again = convert_cohort(str(work_src), str(work_dest), serial=True, progress=False)
+    again = convert_cohort(str(work_src), str(work_dest), run=Run(serial=True, progress=False))
     assert again.counts["skipped"] == 3 and again.exit_code == 0
     # change one source file: only its subject is converted again
     ct = work_src / "imaging-data/images/CT/0002.nii.gz"
     img = nib.load(ct)
     nib.save(nib.Nifti1Image(np.asarray(img.dataobj) + np.int16(1), img.affine, img.header), ct)
-    third = convert_cohort(str(work_src), str(work_dest), serial=True, progress=False)
+    third = convert_cohort(str(work_src), str(work_dest), run=Run(serial=True, progress=False))
     assert {r.subject: r.status for r in third.results} == {
         "0001": "skipped",
         "0002": "converted",
@@ -160,7 +161,9 @@ def test_manifest_source(tiny_cohort, tmp_path):
         json.dumps({"clin_ct_organs": {"1": "spleen", "2": "kidney_right"}})
     )
     try:
-        report = convert_cohort(str(manifest), str(tmp_path / "m"), serial=True, progress=False)
+        report = convert_cohort(
+            str(manifest), str(tmp_path / "m"), run=Run(serial=True, progress=False)
+        )
     finally:
         manifest.unlink()
         (source.parent / "labels.json").unlink()

@@ -8,6 +8,7 @@ from roundtrip import check_interactive_groupby, check_subject
 
 from petzarr.cli import main
 from petzarr.cohort import open_cohort
+from petzarr.cohort.executor import Run
 from petzarr.cohort.storage import storage_options
 from petzarr.convert.job import convert_cohort
 
@@ -23,7 +24,7 @@ def test_s3_to_s3_on_a_multiprocess_cluster(tiny_cohort, s3_server, s3_bucket, c
     source, _ = tiny_cohort
     src_url, dest_url = f"{s3_bucket}/enhance", f"{s3_bucket}/cohort"
     _upload(source, src_url, s3_server)
-    report = convert_cohort(src_url, dest_url, scheduler=cluster, progress=False)
+    report = convert_cohort(src_url, dest_url, run=Run(scheduler=cluster, progress=False))
     assert report.exit_code == 0 and report.counts["converted"] == 3
     opts = storage_options(dest_url)
     cohort = open_cohort(dest_url, storage_options=opts)
@@ -35,7 +36,7 @@ def test_s3_to_s3_on_a_multiprocess_cluster(tiny_cohort, s3_server, s3_bucket, c
     fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": s3_server}, skip_instance_cache=True)
     attrs = fs.cat(f"{dest_url.removeprefix('s3://')}/subjects/0001.zarr/zarr.json")
     assert b'"etag": "' in attrs
-    again = convert_cohort(src_url, dest_url, scheduler=cluster, progress=False)
+    again = convert_cohort(src_url, dest_url, run=Run(scheduler=cluster, progress=False))
     assert again.counts["skipped"] == 3
 
 
@@ -70,7 +71,6 @@ def test_anonymous_read_of_a_public_bucket(tiny_cohort, s3_server, s3_bucket, tm
         str(tmp_path / "c"),
         subjects=["0001"],
         anon=True,
-        serial=True,
-        progress=False,
+        run=Run(serial=True, progress=False),
     )
     assert report.exit_code == 0, report.failed

@@ -17,6 +17,7 @@ import zarr
 from roundtrip import canonical, nearest_on
 
 from petzarr.cohort import open_cohort
+from petzarr.cohort.executor import Run
 from petzarr.convert.job import convert_cohort
 from petzarr.convert.plan import ConvertOptions
 
@@ -140,7 +141,7 @@ def test_units_come_from_the_sidecars(bids_tree, tmp_path):
     fields = json.loads(dyn.read_text())
     del fields["Units"]
     dyn.write_text(json.dumps(fields))
-    report = convert_cohort(str(root), str(tmp_path / "c"), serial=True, progress=False)
+    report = convert_cohort(str(root), str(tmp_path / "c"), run=Run(serial=True, progress=False))
     assert report.exit_code == 0, report.failed
     c = open_cohort(str(tmp_path / "c"))
     assert c.open("sub-001", "pet").pet.attrs["units"] == "CNTS"
@@ -152,8 +153,7 @@ def test_scaled_int16_series_and_extra_images(bids_tree, tmp_path):
     report = convert_cohort(
         str(root),
         str(tmp_path / "c"),
-        serial=True,
-        progress=False,
+        run=Run(serial=True, progress=False),
         options=ConvertOptions(extra_images=True),
     )
     assert report.exit_code == 0, report.failed
@@ -173,7 +173,10 @@ def test_two_roots_and_a_subject_without_dynamic(bids_tree, tmp_path):
     subjects[1].pet_dynamic.unlink()  # sub-002 has no dynamic scan
     dest = tmp_path / "c"
     report = convert_cohort(
-        str(root), str(dest), dynamic_root=str(tmp_path / "dynamic"), serial=True, progress=False
+        str(root),
+        str(dest),
+        dynamic_root=str(tmp_path / "dynamic"),
+        run=Run(serial=True, progress=False),
     )
     assert report.exit_code == 0 and report.counts["converted"] == 2, report.failed
     check_dynamic(str(dest), subjects[0])
@@ -186,14 +189,14 @@ def test_two_roots_and_a_subject_without_dynamic(bids_tree, tmp_path):
 def test_rerun_skips_unchanged_and_redoes_a_changed_sidecar(bids_tree, tmp_path):
     root, subjects = bids_tree(subjects=2)
     dest = tmp_path / "c"
-    assert convert_cohort(str(root), str(dest), serial=True, progress=False).exit_code == 0
-    again = convert_cohort(str(root), str(dest), serial=True, progress=False)
+    assert convert_cohort(str(root), str(dest), run=Run(serial=True, progress=False)).exit_code == 0
+    again = convert_cohort(str(root), str(dest), run=Run(serial=True, progress=False))
     assert again.counts["skipped"] == 2
     dyn = _sidecar(subjects[1].pet_dynamic)
     fields = json.loads(dyn.read_text())
     fields["FrameTimesStart"] = [t + 30 for t in fields["FrameTimesStart"]]
     dyn.write_text(json.dumps(fields, indent=2))
-    third = convert_cohort(str(root), str(dest), serial=True, progress=False)
+    third = convert_cohort(str(root), str(dest), run=Run(serial=True, progress=False))
     assert {r.subject: r.status for r in third.results} == {
         "sub-001": "skipped",
         "sub-002": "converted",
@@ -240,7 +243,7 @@ def test_bad_series_fails_its_subject_alone(bids_tree, tmp_path, kind):
     sidecar = _sidecar(bad.pet_dynamic)
     pattern = _break(kind, bad.pet_dynamic, sidecar)
     dest = tmp_path / "c"
-    report = convert_cohort(str(root), str(dest), serial=True, progress=False)
+    report = convert_cohort(str(root), str(dest), run=Run(serial=True, progress=False))
     status = {r.subject: r for r in report.results}
     assert status["sub-002"].status == "converted"
     assert status["sub-001"].status == "failed"
@@ -279,8 +282,7 @@ def test_two_roots_on_s3(bids_tree, tmp_path, s3_server, s3_bucket):
         f"{s3_bucket}/static",
         dest,
         dynamic_root=f"{s3_bucket}/dynamic",
-        serial=True,
-        progress=False,
+        run=Run(serial=True, progress=False),
     )
     assert report.exit_code == 0 and report.counts["converted"] == 2, report.failed
     opts = storage_options(dest)
@@ -293,8 +295,7 @@ def test_two_roots_on_s3(bids_tree, tmp_path, s3_server, s3_bucket):
         f"{s3_bucket}/static",
         dest,
         dynamic_root=f"{s3_bucket}/dynamic",
-        serial=True,
-        progress=False,
+        run=Run(serial=True, progress=False),
     )
     assert again.counts["skipped"] == 2
 
@@ -305,7 +306,7 @@ def test_synthetic_hedypet_cohort_round_trips(tmp_path):
     truth = synth.write_hedypet_cohort(static, dynamic_root=dynamic, subjects=1, seed=2)
     dest = tmp_path / "c"
     report = convert_cohort(
-        str(static), str(dest), dynamic_root=str(dynamic), serial=True, progress=False
+        str(static), str(dest), dynamic_root=str(dynamic), run=Run(serial=True, progress=False)
     )
     assert report.exit_code == 0, report.failed
     paths = synth.hedy_paths(static, "sub-001", dynamic)

@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 from scipy import ndimage
 
-from petzarr.analytics.aorta import aorta_segments
-from petzarr.analytics.kinetics import patlak_fit
+from petzarr.analytics.kernels.aorta import aorta_segments
+from petzarr.analytics.kernels.patlak import patlak_fit
 from petzarr.cohort.errors import InvalidInputError
 from petzarr.convert.nifti import Grid, open_nifti, read_nifti
 from petzarr.convert.resample import resample_nearest

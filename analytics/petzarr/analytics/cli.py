@@ -70,7 +70,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _register_norms(sub: argparse._SubParsersAction) -> None:
-    from petzarr.analytics.metadata_columns import ColumnMap
+    from petzarr.analytics.tables.metadata_columns import ColumnMap
 
     fields = ", ".join(ColumnMap.__dataclass_fields__)
     p = sub.add_parser(
@@ -106,16 +106,10 @@ def _register_norms(sub: argparse._SubParsersAction) -> None:
 
 def _add_run_args(p: argparse.ArgumentParser) -> None:
     """Where the per-subject tasks run, and how the cohort is read: shared by every command."""
-    where = p.add_mutually_exclusive_group()
-    where.add_argument("--workers", type=int, help="local cluster worker processes")
-    where.add_argument(
-        "--scheduler",
-        help="address of a running Dask scheduler "
-        "(default: $DASK_SCHEDULER_ADDRESS, else a local cluster)",
-    )
-    where.add_argument("--serial", action="store_true", help="no cluster: run in this process")
+    from petzarr.cohort.executor import add_run_arguments
+
+    add_run_arguments(p)
     p.add_argument("--anon", action="store_true", help="read the cohort unsigned")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def _ids(text: str) -> list[str]:
@@ -126,7 +120,7 @@ def _ids(text: str) -> list[str]:
 
 
 def _column(text: str) -> tuple[str, str]:
-    from petzarr.analytics.metadata_columns import ColumnMap
+    from petzarr.analytics.tables.metadata_columns import ColumnMap
 
     field, sep, name = text.partition("=")
     field, name = field.strip(), name.strip().strip("\"'")
@@ -143,9 +137,10 @@ def _column(text: str) -> tuple[str, str]:
 def _norms(args: argparse.Namespace) -> int:
     import sys
 
-    from petzarr.analytics.cohort_norms import DENOMINATORS, cohort_norms
-    from petzarr.analytics.metadata_columns import ColumnMap
+    from petzarr.analytics.drivers.norms import DENOMINATORS, cohort_norms
+    from petzarr.analytics.tables.metadata_columns import ColumnMap
     from petzarr.cohort.errors import InvalidInputError
+    from petzarr.cohort.executor import run_from_arguments
 
     named: dict[str, str] = {}
     for field, name in args.column:
@@ -155,14 +150,11 @@ def _norms(args: argparse.Namespace) -> int:
     table = cohort_norms(
         args.cohort,
         subjects=args.subjects,
-        scheduler=args.scheduler,
-        workers=args.workers,
-        serial=args.serial,
+        run=run_from_arguments(args),
         anon=args.anon,
         columns=ColumnMap(**named) if named else None,
         half_life_s=args.half_life,
         decazes_top=args.decazes_top,
-        progress=not args.no_progress,
     )
     failed = table.loc[table["Failed"], ["Subject", "Note"]]
     if args.output:
@@ -216,7 +208,7 @@ def write_table(df: pd.DataFrame, path: str) -> None:
 
 
 def _patlak(args: argparse.Namespace) -> int:
-    from petzarr.analytics.patlak import patlak_from_files
+    from petzarr.analytics.tables.patlak import patlak_from_files
     from petzarr.cohort.errors import InvalidInputError
 
     if args.cohort is not None:
@@ -240,8 +232,9 @@ def _patlak(args: argparse.Namespace) -> int:
 
 
 def _patlak_cohort(args: argparse.Namespace) -> int:
-    from petzarr.analytics.cohort_kinetics import DEFAULT_KI_INPUT_FUNCTION, cohort_patlak
-    from petzarr.analytics.patlak import read_input_function
+    from petzarr.analytics.drivers.patlak import cohort_patlak
+    from petzarr.analytics.jobs.ki_map import DEFAULT_KI_INPUT_FUNCTION
+    from petzarr.analytics.tables.patlak import read_input_function
 
     users = [read_input_function(Path(p)) for p in args.input_functions or ()] or None
     run = cohort_patlak(
@@ -284,14 +277,12 @@ def _dynamic_cohort_args(
 
 
 def _cohort_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    from petzarr.cohort.executor import run_from_arguments
     from petzarr.cohort.storage import storage_options
 
     return {
         "subjects": args.subjects,
-        "scheduler": args.scheduler,
-        "workers": args.workers,
-        "serial": args.serial,
-        "progress": not args.no_progress,
+        "run": run_from_arguments(args),
         "storage_options": storage_options(args.cohort, anon=args.anon),
     }
 
@@ -320,7 +311,7 @@ def _register_tacs(sub: argparse._SubParsersAction) -> None:
 
 
 def _tacs(args: argparse.Namespace) -> int:
-    from petzarr.analytics.tacs import cohort_tacs
+    from petzarr.analytics.drivers.tacs import cohort_tacs
 
     run = cohort_tacs(args.cohort, groups=args.groups, erosion=args.erosion, **_cohort_kwargs(args))
     return _write_run(run.table, run.failed, run.exit_code, args.output, "TAC rows")
@@ -346,7 +337,7 @@ def _register_input_functions(sub: argparse._SubParsersAction) -> None:
 
 
 def _input_functions(args: argparse.Namespace) -> int:
-    from petzarr.analytics.cohort_kinetics import cohort_input_functions
+    from petzarr.analytics.drivers.input_functions import cohort_input_functions
 
     run = cohort_input_functions(args.cohort, **_cohort_kwargs(args))
     return _write_run(run.table, run.failed, run.exit_code, args.output, "input-function rows")
@@ -392,17 +383,11 @@ def _register_stats(sub: argparse._SubParsersAction) -> None:
 def _stats(args: argparse.Namespace) -> int:
     import sys
 
-    from petzarr.analytics.stats import cohort_stats
-    from petzarr.cohort.storage import storage_options
+    from petzarr.analytics.drivers.stats import cohort_stats
 
     run = cohort_stats(
         args.cohort,
-        subjects=args.subjects,
-        scheduler=args.scheduler,
-        workers=args.workers,
-        serial=args.serial,
-        progress=not args.no_progress,
-        storage_options=storage_options(args.cohort, anon=args.anon),
+        **_cohort_kwargs(args),
         group=args.group,
         groups=args.groups,
         erosion=args.erosion,

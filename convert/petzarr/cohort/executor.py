@@ -2,11 +2,11 @@
 
 Every cohort job — conversion and every analytics driver — maps a plain per-subject
 function over plain items with :meth:`Run.map`. :class:`Run` says where: in this process
-(``serial``), on a given ``client`` (a notebook's), on a ``scheduler`` address, on the
-configured one (``Client()`` with no address honours ``DASK_SCHEDULER_ADDRESS``, which is
-the contract ``dask-submit``, a Kubernetes DaskJob, dask-jobqueue and dask-gateway rely
-on), or else on a new local multi-process cluster of ``workers``. This is the only module
-that creates a Dask client or cluster.
+(``serial``), on a given ``client``, on a ``scheduler`` address, on the client the caller
+already made (``Client()`` in a notebook or a submitted script), on the configured
+scheduler (``DASK_SCHEDULER_ADDRESS``: the contract a Kubernetes DaskJob, dask-jobqueue and
+dask-gateway rely on), or else on a new local multi-process cluster of ``workers``. This is
+the only module that creates a Dask client or cluster.
 
 A subject's exception never stops the cohort: it comes back as a :class:`Failure` with the
 full traceback, for the run report. A lost worker (killed by memory or a signal) fails only
@@ -15,6 +15,7 @@ the subject it was running.
 
 from __future__ import annotations
 
+import argparse
 import os
 import traceback
 import uuid
@@ -26,7 +27,7 @@ from typing import Any
 import dask
 from tqdm.auto import tqdm
 
-__all__ = ["Failure", "Outcome", "Run"]
+__all__ = ["Failure", "Outcome", "Run", "add_run_arguments", "run_from_arguments"]
 
 
 @dataclass(frozen=True)
@@ -96,8 +97,14 @@ class Run:
         if self.client is not None:
             yield self.client
             return
-        from distributed import Client, LocalCluster
+        from distributed import Client, LocalCluster, default_client
 
+        if self.scheduler is None and self.workers is None:
+            try:  # a Client() the caller already made (a notebook's, dask-submit's) is used
+                yield default_client()
+                return
+            except ValueError:
+                pass
         address = self.scheduler or dask.config.get("scheduler-address", None)
         if address:
             with Client(address) as client:
@@ -168,3 +175,28 @@ class Run:
                 bar.update()
         finally:
             client.cancel(futures)
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags that say where a command's per-subject tasks run: shared by every command."""
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
+        "--workers", type=int, help="local cluster worker processes (default: one per core)"
+    )
+    where.add_argument(
+        "--scheduler",
+        help="address of a running Dask scheduler "
+        "(default: $DASK_SCHEDULER_ADDRESS, else a local cluster)",
+    )
+    where.add_argument("--serial", action="store_true", help="no cluster: run in this process")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run_from_arguments(args: argparse.Namespace) -> Run:
+    """The :class:`Run` the flags of :func:`add_run_arguments` ask for."""
+    return Run(
+        serial=args.serial,
+        scheduler=args.scheduler,
+        workers=args.workers,
+        progress=not args.no_progress,
+    )

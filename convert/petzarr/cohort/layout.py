@@ -17,6 +17,21 @@ REPORTS = "reports"
 SUBJECTS = "subjects"
 STAGING = "staging"
 
+#: Index columns the converter writes about the store itself; every other column is the
+#: subject's metadata.
+BOOKKEEPING_COLUMNS = frozenset(
+    {
+        "subject",
+        "store",
+        "format_version",
+        "converted_at",
+        "ct_shape",
+        "pet_shape",
+        "pet_dynamic_shape",
+        "groups",
+    }
+)
+
 # Groups of a subject store and the image array each holds.
 CT_GROUP = "ct"
 PET_GROUP = "pet"

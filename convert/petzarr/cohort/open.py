@@ -61,22 +61,10 @@ class Cohort:
         n_labels = sum(len(t) for t in self.labels.values())
         groups = ", ".join(f"{g} ({len(t)})" for g, t in self.labels.items())
         lines.append(f"  label groups: {len(self.labels)}, {n_labels} classes: {groups}")
-        extra = [c for c in self.index.columns if c not in _BOOKKEEPING]
+        extra = [c for c in self.index.columns if c not in layout.BOOKKEEPING_COLUMNS]
         if extra:
             lines.append(f"  index columns: {', '.join(extra)}")
         return "\n".join(lines)
-
-
-_BOOKKEEPING = {
-    "subject",
-    "store",
-    "format_version",
-    "converted_at",
-    "ct_shape",
-    "pet_shape",
-    "pet_dynamic_shape",
-    "groups",
-}
 
 
 def open_cohort(
@@ -88,10 +76,11 @@ def open_cohort(
     --------
     >>> import tempfile
     >>> from petzarr.synth import write_enhance_cohort
+    >>> from petzarr.cohort.executor import Run
     >>> from petzarr.convert.job import convert_cohort
     >>> src, dst = tempfile.mkdtemp(), tempfile.mkdtemp()
     >>> _ = write_enhance_cohort(src, subjects=1, size="tiny", seed=2)
-    >>> _ = convert_cohort(src, dst, serial=True, progress=False)
+    >>> _ = convert_cohort(src, dst, run=Run(serial=True, progress=False))
     >>> cohort = open_cohort(dst)
     >>> ds = cohort.open(cohort.subjects[0], "pet")
     >>> ds.pet.dims, ds.pet.attrs["units"]

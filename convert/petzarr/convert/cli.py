@@ -9,6 +9,7 @@ import tempfile
 from pathlib import Path
 
 from petzarr.cohort.errors import InvalidInputError
+from petzarr.cohort.executor import Run, add_run_arguments, run_from_arguments
 
 __all__ = ["register"]
 
@@ -30,16 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("dest", help="cohort folder or s3:// prefix")
     p.add_argument("--subjects", type=_ids, help="comma-separated subject ids (default all)")
-    where = p.add_mutually_exclusive_group()
-    where.add_argument(
-        "--workers", type=int, help="local cluster worker processes (default: one per core)"
-    )
-    where.add_argument(
-        "--scheduler",
-        help="address of a running Dask scheduler "
-        "(default: $DASK_SCHEDULER_ADDRESS, else a local cluster)",
-    )
-    where.add_argument("--serial", action="store_true", help="no cluster: convert in this process")
+    add_run_arguments(p)
     p.add_argument("--anon", action="store_true", help="read the source unsigned (public buckets)")
     p.add_argument(
         "--overwrite", action="store_true", help="reconvert subjects even when unchanged"
@@ -65,7 +57,6 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="hedyPET/BIDS: also store each subject's further volumes (MRI, topogram) as "
         "groups of their own",
     )
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(run=_convert)
 
     p = sub.add_parser(
@@ -122,9 +113,7 @@ def _convert(args: argparse.Namespace) -> int:
         args.source,
         args.dest,
         subjects=args.subjects,
-        scheduler=args.scheduler,
-        workers=args.workers,
-        serial=args.serial,
+        run=run_from_arguments(args),
         anon=args.anon,
         layout_name=args.layout,
         dynamic_root=args.dynamic_root,
@@ -133,7 +122,6 @@ def _convert(args: argparse.Namespace) -> int:
             allow_oblique=args.allow_oblique,
             extra_images=args.extra_images,
         ),
-        progress=not args.no_progress,
     )
     for r in report.failed:
         print(f"FAILED {r.subject}: {r.error}", file=sys.stderr)
@@ -182,7 +170,7 @@ def _demo(args: argparse.Namespace) -> int:
     print(f"1/3 synthesising {args.subjects} subjects (ENHANCE.PET layout) in {source}")
     write_enhance_cohort(source, subjects=args.subjects, size="small", seed=0)
     print(f"2/3 converting on a local Dask cluster of {args.workers} processes into {dest}")
-    report = convert_cohort(str(source), str(dest), workers=args.workers)
+    report = convert_cohort(str(source), str(dest), run=Run(workers=args.workers))
     print(report.summary())
     print("3/3 the cohort:")
     cohort = open_cohort(str(dest))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -56,26 +57,24 @@ def convert_cohort(
     dest: str,
     *,
     subjects: list[str] | None = None,
-    client: Any = None,
-    scheduler: str | None = None,
-    workers: int | None = None,
-    serial: bool = False,
+    run: Run | None = None,
     anon: bool = False,
+    source_storage_options: Mapping[str, Any] | None = None,
+    dest_storage_options: Mapping[str, Any] | None = None,
     layout_name: str | None = None,
     dynamic_root: str | None = None,
     options: ConvertOptions | None = None,
-    progress: bool = True,
-    run: Run | None = None,
 ) -> RunReport:
     """Convert a cohort of NIfTI files into a petzarr cohort at ``dest``.
 
-    Each subject is one task on a Dask cluster: ``client`` when given (a notebook's), else
-    ``scheduler`` or the configured one (``DASK_SCHEDULER_ADDRESS``), else a new local
-    multi-process cluster of ``workers``; or in this process when ``serial`` — or as
-    ``run`` (a :class:`~petzarr.cohort.executor.Run`) says, when given. The
-    index gains a row for each subject as soon as it is published; subjects whose sources
-    are unchanged since their last conversion are skipped. ``dynamic_root`` is hedyPET's
-    second BIDS root (the dynamic series), when it is not kept under ``source``.
+    Each subject is one task where ``run`` (a :class:`~petzarr.cohort.executor.Run`) says:
+    by default the client the caller already made (``Client()`` in a notebook), else the
+    configured scheduler (``DASK_SCHEDULER_ADDRESS``), else a new local multi-process
+    cluster; ``Run(serial=True)`` converts in this process. The index gains a row for each
+    subject as soon as it is published; subjects whose sources are unchanged since their
+    last conversion are skipped. ``dynamic_root`` is hedyPET's second BIDS root (the dynamic
+    series), when it is not kept under ``source``. Storage options default to
+    :func:`petzarr.cohort.storage.storage_options` of each URL (``anon`` for the source).
 
     Examples
     --------
@@ -83,14 +82,21 @@ def convert_cohort(
     >>> from petzarr.synth import write_enhance_cohort
     >>> src, dst = tempfile.mkdtemp(), tempfile.mkdtemp()
     >>> _ = write_enhance_cohort(src, subjects=2, size="tiny", seed=1)
-    >>> report = convert_cohort(src, dst, serial=True, progress=False)
+    >>> from petzarr.cohort.executor import Run
+    >>> report = convert_cohort(src, dst, run=Run(serial=True, progress=False))
     >>> report.counts["converted"], report.exit_code
     (2, 0)
     """
     started = datetime.now(UTC)
     run_id = started.strftime("%Y%m%dT%H%M%S%fZ")
-    src_opts = storage_options(source, anon=anon)
-    dest_opts = storage_options(dest)
+    src_opts = (
+        dict(source_storage_options)
+        if source_storage_options is not None
+        else storage_options(source, anon=anon)
+    )
+    dest_opts = (
+        dict(dest_storage_options) if dest_storage_options is not None else storage_options(dest)
+    )
     cohort = read_source(source, src_opts, layout=layout_name, dynamic_root=dynamic_root)
     tasks = plan_conversion(
         cohort, dest, run_id=run_id, dest_options=dest_opts, subjects=subjects, options=options
@@ -118,9 +124,7 @@ def convert_cohort(
         finally:
             update_index(dest, pending, dest_opts)
 
-    if run is None:
-        run = Run(serial, client, scheduler, workers, progress)
-    collect(_converted(tasks, run))
+    collect(_converted(tasks, run or Run()))
 
     finished = datetime.now(UTC)
     order = {t.subject: i for i, t in enumerate(tasks)}

@@ -39,7 +39,7 @@ class SubjectTruth:
         ``activity_at_scan_bq`` / body weight [Bq/g]. The PET is decay-corrected to scan
         start, as scanners write it, so PET [Bq/mL] = SUV x this, and SUV = PET /
         (A_inj 2^(-(t_acq - t_inj) / T_1/2) / W), the convention of
-        :mod:`petzarr.analytics.norms`. (The undecayed ``injected_activity_bq / (1000
+        :mod:`petzarr.analytics.tables.suv_norms`. (The undecayed ``injected_activity_bq / (1000
         weight_kg)`` is *not* the SUV denominator.)
     injection_time, acquisition_time : str
         ``HH:MM:SS``, as written to ``PT-details.xlsx``.

@@ -13,8 +13,8 @@ current one, the kernel keeps every run sum ``B_w(z, y, x) = sum_{|i| <= w} v(z,
 (a few vectorised adds per voxel); the sphere sum along a whole row is then
 ``sum_{(dz, dy)} B_w(z + dz, y + dy, .)`` — 33 vectorised row additions at 2 x 1.65 x 1.65 mm
 instead of 171 scattered reads per centre. Rows without labelled voxels are skipped, and a
-row is reduced to a maximum per label over row segments (:mod:`~petzarr.analytics._labelrows`),
-so several maps cost little more than one.
+row is reduced to a maximum per label over row segments
+(:mod:`~petzarr.analytics.kernels.label_rows`), so several maps cost little more than one.
 
 These sums are float32 (half the memory traffic, twice the SIMD width) and serve as a
 screen: their error is bounded (``|error| <= gamma_d * count * max|v|``, Higham's bound for
@@ -39,7 +39,7 @@ import numba
 import numpy as np
 from numpy.typing import NDArray
 
-from petzarr.analytics._labelrows import (
+from petzarr.analytics.kernels.label_rows import (
     check_label_maps,
     parse_spacing,
     row_runs,

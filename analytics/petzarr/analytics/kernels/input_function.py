@@ -4,7 +4,7 @@ A reimplementation, on canonical ``(z, y, x)`` arrays, of ``nifti_dynamic.aorta_
 ``create_cylindrical_voi`` / ``extract_aorta_vois`` and ``average_early_pet_frames``, which
 hedyPET ran with ``(1 mL, 3 px)``, ``(2 mL, 5 px)`` and ``(full length, 3 px)``
 (``DEPICT-RH/hedyPET``, ``src/hedypet/scripts/05_make_input_function_rois.py``). The segments
-come from :func:`petzarr.analytics.aorta.aorta_segments`; the TACs are the per-frame mean of
+come from :func:`petzarr.analytics.kernels.aorta.aorta_segments`; the TACs are the per-frame mean of
 the dynamic PET in each VOI, i.e. the ordinary per-label reduction of the returned label map.
 
 How one VOI is placed, in voxels (the spacing only converts mL to voxels):
@@ -50,7 +50,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy import ndimage
 
-from petzarr.analytics.aorta import AORTA_SEGMENTS, TOP, aorta_segments
+from petzarr.analytics.kernels.aorta import AORTA_SEGMENTS, TOP, aorta_segments
 from petzarr.cohort.errors import InvalidInputError
 
 __all__ = [
@@ -146,7 +146,7 @@ def aorta_vois(
     Parameters
     ----------
     segments : array_like of int, shape (z, y, x)
-        Aorta segments 1..4 (:func:`petzarr.analytics.aorta.aorta_segments`).
+        Aorta segments 1..4 (:func:`petzarr.analytics.kernels.aorta.aorta_segments`).
     early_mean : array_like of float, shape (z, y, x)
         The early-frame mean the segments were made from.
     spacing_mm : sequence of 3 floats
@@ -203,7 +203,7 @@ def input_function_vois(
 ) -> dict[str, NDArray[np.uint8]]:
     """hedyPET's input-function VOI maps, one per VOI version, from the aorta mask.
 
-    Segments the aorta once (:func:`petzarr.analytics.aorta.aorta_segments`) and places the
+    Segments the aorta once (:func:`petzarr.analytics.kernels.aorta.aorta_segments`) and places the
     VOIs of every version in it (:func:`aorta_vois`). Each map's TACs (per-frame mean, std
     and count per label) are the input functions ``<task>`` x ``aorta_ascending`` (1),
     ``aorta_top`` (2), ``aorta_descending_upper`` (3), ``aorta_descending_lower`` (4).

@@ -81,7 +81,7 @@ def aorta_segments(aorta_mask: ArrayLike, early_mean: ArrayLike) -> NDArray[np.u
         canonical RAS+ with z increasing superior. Non-zero means aorta.
     early_mean : array_like of float, shape (z, y, x)
         Mean of the early frames (start < 40 s, see
-        :func:`petzarr.analytics.input_function.early_frames_mean`): the first pass of the
+        :func:`petzarr.analytics.kernels.input_function.early_frames_mean`): the first pass of the
         bolus, where blood is far brighter than tissue.
 
     Returns

@@ -8,9 +8,10 @@ module writes only a few percent of it, in three steps:
    per label, an interval ``[lo, hi]`` of sample order statistics around the sample median,
    ``+-5`` binomial standard deviations wide, so it holds the true median unless the sample is
    very unrepresentative; typically a few percent of the label's voxels fall inside.
-2. **One pass** over the volume (each map's row runs, see :mod:`~petzarr.analytics._labelrows`)
-   counts, per label, the voxels below ``lo`` and copies the voxels inside ``[lo, hi]`` into
-   the label's slot of one buffer (branch-free compaction). The cost is about 2 ns per
+2. **One pass** over the volume (each map's row runs, see
+   :mod:`~petzarr.analytics.kernels.label_rows`) counts, per label, the voxels below ``lo``
+   and copies the voxels inside ``[lo, hi]`` into the label's slot of one buffer
+   (branch-free compaction). The cost is about 2 ns per
    labelled voxel and map.
 3. **Select**: when the middle rank(s) lie among the copied values, the median is found by a
    selection inside them. Otherwise (a bad sample, a full slot) the label is redone with an
@@ -30,7 +31,7 @@ import numba
 import numpy as np
 from numpy.typing import NDArray
 
-from petzarr.analytics._labelrows import (
+from petzarr.analytics.kernels.label_rows import (
     check_label_maps,
     row_runs,
     segment_buffers,

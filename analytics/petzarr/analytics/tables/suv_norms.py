@@ -64,7 +64,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
-from petzarr.analytics.metadata_columns import (
+from petzarr.analytics.tables.metadata_columns import (
     ColumnMap,
     ResolvedColumns,
     is_missing,
@@ -374,7 +374,7 @@ def normalisation_constants(
     meta : mapping or Series
         The subject's metadata: a spreadsheet row, a BIDS sidecar merged with its
         ``participants.tsv`` row, DICOM attributes. Columns are recognised by their usual
-        spellings (:mod:`petzarr.analytics.metadata_columns`).
+        spellings (:mod:`petzarr.analytics.tables.metadata_columns`).
     units : str, optional
         The PET's units (``"Bq/mL"``, DICOM ``"BQML"``, ``"kBq/mL"``, ``"CNTS"``, ...).
         Default: a ``Units`` column, else Bq/mL (noted). Not Bq/mL-like: every

@@ -1,9 +1,9 @@
-"""Voxel-wise Patlak Ki: the region kernels of :mod:`~petzarr.analytics.kinetics`, per voxel.
+"""Voxel-wise Patlak Ki: the region kernels of :mod:`~petzarr.analytics.kernels.patlak`, per voxel.
 
 Every voxel is a tissue curve: X (the input function's running integral over itself) is
 computed once from the whole input function, Y is the voxel's last ``n`` frames over the
 input function, and Ki is the least-squares slope over those ``n`` frames — exactly what
-:func:`~petzarr.analytics.kinetics.patlak_fit` does for a region TAC. Only the last ``n``
+:func:`~petzarr.analytics.kernels.patlak.patlak_fit` does for a region TAC. Only the last ``n``
 frames of the series are read. A Dask series is processed one spatial chunk at a time
 (``map_blocks``), and inside a chunk a few slices at a time, so float64 temporaries stay small.
 """
@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from petzarr.analytics.kinetics import ols_last_frames, patlak_x, patlak_y
+from petzarr.analytics.kernels.patlak import ols_last_frames, patlak_x, patlak_y
 from petzarr.cohort.errors import InvalidInputError
 
 __all__ = ["patlak_ki_map"]
@@ -57,7 +57,7 @@ def patlak_ki_map(
     --------
     Voxels built as ``Ki * integral + V * cp`` give their Ki back:
 
-    >>> from petzarr.analytics.kinetics import cumulative_simpson
+    >>> from petzarr.analytics.kernels.patlak import cumulative_simpson
     >>> t = np.array([1.0, 3.0, 5.0, 10.0, 20.0, 40.0, 60.0])
     >>> cp = 100.0 * np.exp(-t / 30) + 5.0
     >>> ki = np.array([0.01, 0.02, 0.05], np.float32).reshape(3, 1, 1)

@@ -5,12 +5,12 @@ A cohort stores dynamic PET as one chunk per frame and axial slab, ``(1, 64, ny,
 map (eroded maps included) and reads the slab's frames a block of frames at a time from the
 array it was given (a ``zarr.Array`` reads only those chunks), so a task holds one slab of the
 maps plus one block of frames, whatever the length of the series. Each block goes through
-:func:`~petzarr.analytics.labelstats.accumulate_block`, which cuts every image row into label
+:func:`~petzarr.analytics.kernels.moments.accumulate_block`, which cuts every image row into label
 segments once and sums all frames of the block over them: the labels are read once per block,
 not once per frame. Slab partials ``(t, maps, labels, 5)`` then combine in a tree reduction
-with :func:`~petzarr.analytics.labelstats.combine_packed` (Chan et al.; exact and associative).
+with :func:`~petzarr.analytics.kernels.moments.combine_packed` (Chan et al.; exact and associative).
 
-The result equals :func:`~petzarr.analytics.labelstats.label_moments` on the whole 4-D array
+The result equals :func:`~petzarr.analytics.kernels.moments.label_moments` on the whole 4-D array
 in memory; only the memory differs.
 """
 
@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from petzarr.analytics._labelrows import check_label_maps
-from petzarr.analytics.labelstats import (
+from petzarr.analytics.kernels.label_rows import check_label_maps
+from petzarr.analytics.kernels.moments import (
     LabelMoments,
     accumulate_block,
     combine_packed,
@@ -58,13 +58,13 @@ def frame_moments(
     ----------
     values : zarr.Array or ndarray, shape (t, z, y, x)
         The dynamic series; anything whose ``values[t0:t1, z0:z1]`` gives a numpy array.
-        A Dask array is refused: use :func:`~petzarr.analytics.labelstats.label_moments`.
+        A Dask array is refused: use :func:`~petzarr.analytics.kernels.moments.label_moments`.
     label_maps : sequence of ndarray or dask.array.Array, shape (z, y, x)
         Integer label maps on the grid of ``values`` (e.g. eroded ones from
-        :func:`~petzarr.analytics.erosion.erode_labels`, lazily).
+        :func:`~petzarr.analytics.kernels.erosion.erode_labels`, lazily).
     n_labels : int, optional
         Label slots (max label + 1); default 256 for uint8 maps (see
-        :func:`~petzarr.analytics.labelstats.default_n_labels`).
+        :func:`~petzarr.analytics.kernels.moments.default_n_labels`).
     frames_per_block : int, optional
         Frames read at once per slab; default as many as fit in ``block_bytes``.
     block_bytes : int

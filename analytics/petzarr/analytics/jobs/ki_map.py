@@ -1,6 +1,6 @@
 """A subject's voxel-wise Patlak Ki map, written into its store as ``pet_dynamic/patlak_ki``.
 
-The map is :func:`~petzarr.analytics.kimap.patlak_ki_map` of the subject's dynamic PET with
+The map is :func:`~petzarr.analytics.kernels.ki_map.patlak_ki_map` of the subject's dynamic PET with
 one input function (by default hedyPET's 1 mL x 3 px VOI in the lower descending aorta),
 computed chunk by chunk with Dask over the spatial chunks and stored float32 ``(z, y, x)``
 with the spatial chunks of ``pet``; its attributes say which input function, frames and
@@ -30,15 +30,15 @@ import numpy as np
 import pandas as pd
 import zarr
 
-from petzarr.analytics.dynamic_group import DynamicGroup, open_dynamic, read_config
-from petzarr.analytics.image_input_functions import subject_input_functions
-from petzarr.analytics.kimap import patlak_ki_map
-from petzarr.analytics.kinetics import frames_from
-from petzarr.analytics.patlak import INPUT_FUNCTION_ID
+from petzarr.analytics.jobs.input_functions import dynamic_input_functions
+from petzarr.analytics.kernels.ki_map import patlak_ki_map
+from petzarr.analytics.kernels.patlak import frames_from
+from petzarr.analytics.tables.patlak import INPUT_FUNCTION_ID
 from petzarr.cohort import layout
 from petzarr.cohort.errors import InvalidInputError
 from petzarr.cohort.format import converter_version
 from petzarr.cohort.storage import zarr_store
+from petzarr.cohort.subject import SubjectStore, open_subject, read_config
 from petzarr.cohort.zarr_io import blosc, slab_chunks
 
 __all__ = ["DEFAULT_KI_FRAMES", "DEFAULT_KI_INPUT_FUNCTION", "KI_ARRAY", "write_ki_map"]
@@ -94,8 +94,7 @@ def _plasma(
 
 
 def write_ki_map(
-    cohort_url: str,
-    subject: str,
+    store: str | SubjectStore,
     *,
     input_function: pd.DataFrame | Sequence[pd.DataFrame] | None = None,
     identifier: str = DEFAULT_KI_INPUT_FUNCTION,
@@ -108,11 +107,12 @@ def write_ki_map(
 
     Parameters
     ----------
-    cohort_url, subject : str
-        Cohort root and subject id.
+    store : str or SubjectStore
+        The subject store's URL (folder or ``s3://...``), or the store already open.
     input_function : DataFrame or sequence of DataFrame, optional
         Tables holding the input function (TAC layout, or Time [s], Activity); default the
-        subject's image-derived ones (:func:`subject_input_functions`).
+        subject's image-derived ones
+        (:func:`~petzarr.analytics.jobs.input_functions.subject_input_functions`).
     identifier : str
         Which input function (``<Task>_<Label Name>``, or the identifier of a user curve).
     n_frames : int, optional
@@ -122,7 +122,7 @@ def write_ki_map(
     from_injection : bool
         Integrate the input function from injection instead of the first frame middle.
     storage_options : dict, optional
-        fsspec options for a remote cohort.
+        fsspec options for a remote store.
 
     Returns
     -------
@@ -139,7 +139,7 @@ def write_ki_map(
     >>> from petzarr.cohort import open_cohort
     >>> root = tempfile.mkdtemp()
     >>> _ = write_dynamic_cohort(root, subjects=("sub-001",))
-    >>> attrs = write_ki_map(root, "sub-001", t_star=20.0)
+    >>> attrs = write_ki_map(f"{root}/subjects/sub-001.zarr", t_star=20.0)
     >>> attrs["input_function"], attrs["regression_frames"]
     ('aortavois_ml-1_width-3_aorta_descending_lower', 13)
     >>> ds = open_cohort(root).open("sub-001", "pet_dynamic")
@@ -156,24 +156,24 @@ def write_ki_map(
     if n_frames is not None and t_star is not None:
         raise InvalidInputError("give either n_frames or t_star for the Ki map, not both")
     with zarr.config.set(read_config()):
-        dyn = open_dynamic(cohort_url, subject, storage_options=storage_options)
+        opened = open_subject(store, storage_options=storage_options)
+        subject = opened.subject
+        dyn = opened.group(layout.PET_DYNAMIC_GROUP)
         if input_function is None:
-            input_function = subject_input_functions(
-                cohort_url, subject, storage_options=storage_options
-            )
-        plasma = _plasma(input_function, subject, identifier, dyn.frame_mid_s)
-        t_min = dyn.frame_mid_s / 60.0
+            input_function = dynamic_input_functions(dyn)
+        plasma = _plasma(input_function, subject, identifier, dyn.frames.mid_s)
+        t_min = dyn.frames.mid_s / 60.0
         n = DEFAULT_KI_FRAMES if n_frames is None and t_star is None else n_frames
         if t_star is not None:
             n = int(frames_from(t_min, t_star))
-        nt = dyn.pet.shape[0]
+        nt = dyn.image.shape[0]
         if n is None or not 2 <= n <= nt:
             raise InvalidInputError(
                 f"subject {subject}: the Ki map needs 2 to {nt} regression frames, got {n}"
                 + (f" from t* = {t_star} min" if t_star is not None else "")
             )
         ki = patlak_ki_map(
-            da.from_zarr(dyn.pet), plasma, t_min, n_frames=n, from_injection=from_injection
+            da.from_zarr(dyn.image), plasma, t_min, n_frames=n, from_injection=from_injection
         )
         attrs = {
             "units": "mL/cm3/min",
@@ -185,29 +185,32 @@ def write_ki_map(
             "from_injection": bool(from_injection),
             "method": "Patlak: X = cumulative Simpson integral of the input function / input "
             "function, Y = voxel / input function, time in minutes, OLS over the last "
-            "regression_frames frames (petzarr.analytics.kimap)",
+            "regression_frames frames (petzarr.analytics.kernels.ki_map)",
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
             "software": converter_version(),
         }
-        _write_map(dyn, ki, attrs)
+        _write_map(opened, ki, attrs)
     return attrs
 
 
-def _write_map(dyn: DynamicGroup, ki: Any, attrs: dict[str, Any]) -> None:
-    store = zarr_store(dyn.store_url, dyn.storage_options)
+def _write_map(subject: SubjectStore, ki: Any, attrs: dict[str, Any]) -> None:
+    store = zarr_store(subject.url, subject.storage_options)
     root = zarr.open_group(store, mode="r+")
     group = root[layout.PET_DYNAMIC_GROUP]
     if not isinstance(group, zarr.Group):
-        raise InvalidInputError(f"subject {dyn.subject}: {layout.PET_DYNAMIC_GROUP} is not a group")
+        raise InvalidInputError(
+            f"subject {subject.subject}: {layout.PET_DYNAMIC_GROUP} is not a group"
+        )
+    pet = subject.group(layout.PET_DYNAMIC_GROUP).image
     if KI_ARRAY in group:
         del group[KI_ARRAY]
         _consolidate(store)  # readers stop seeing the old map before it is replaced
-    shape = dyn.pet.shape[1:]
+    shape = pet.shape[1:]
     arr = group.create_array(
         KI_ARRAY,
         shape=shape,
         dtype=np.float32,
-        chunks=slab_chunks(shape, dyn.pet.chunks[1]),
+        chunks=slab_chunks(shape, pet.chunks[1]),
         compressors=[blosc()],
         fill_value=np.nan,  # a chunk not (yet) written reads as "no value", never as 0
         dimension_names=layout.SPATIAL_DIMS,

@@ -1,6 +1,6 @@
 """Patlak tables: region TACs x input functions -> one row per (region, input function, window).
 
-Table layer over :mod:`petzarr.analytics.kinetics`. Long tables are pivoted once into
+Table layer over :mod:`petzarr.analytics.kernels.patlak`. Long tables are pivoted once into
 ``(curves, frames)`` arrays, every region is paired with every input function of its subject,
 and the kernels run on all pairs and all regression windows in one vectorised call.
 
@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from petzarr.analytics.kinetics import (
+from petzarr.analytics.kernels.patlak import (
     DEFAULT_REGRESSION_FRAMES,
     frames_from,
     ols_last_frames,
@@ -117,7 +117,7 @@ def patlak_table(
     --------
     A liver that traps 0.05 mL/cm3/min of the input and holds 0.2 of it free:
 
-    >>> from petzarr.analytics.kinetics import cumulative_simpson
+    >>> from petzarr.analytics.kernels.patlak import cumulative_simpson
     >>> t = np.array([30.0, 90.0, 300.0, 900.0, 1800.0, 2700.0, 3600.0])  # frame middles, s
     >>> cp = 1e4 * np.exp(-t / 600) + 2e3
     >>> mu = 0.05 * cumulative_simpson(cp, t / 60) + 0.2 * cp

@@ -4,7 +4,7 @@ Subject metadata arrives as spreadsheets (``PT-details.xlsx``, hedyPET's ``metad
 BIDS ``participants.tsv`` plus PET sidecars, or DICOM-derived tables, each spelling the same
 facts differently. This module finds the keys (:func:`resolve_columns`, with explicit names
 in a :class:`ColumnMap` winning) and validates single values at that boundary (the
-``parse_*`` functions), so :mod:`petzarr.analytics.norms` works on plain numbers.
+``parse_*`` functions), so :mod:`petzarr.analytics.tables.suv_norms` works on plain numbers.
 
 Names are matched after dropping case, spaces and punctuation, with a unit in brackets or
 parentheses (``Weight [kg]``, ``Height (cm)``) or a trailing unit token (``weight_kg``) split

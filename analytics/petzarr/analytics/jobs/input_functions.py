@@ -2,12 +2,12 @@
 
 :func:`subject_input_functions` takes the ``aorta`` of a subject's ``seg_total`` on the dynamic
 PET grid, the mean of the frames starting before 40 s, hedyPET's four aorta segments and its
-three cylindrical VOI versions (:mod:`~petzarr.analytics.aorta`,
-:mod:`~petzarr.analytics.input_function`, reimplementing nifti_dynamic 0.3.1), and the TAC of
-every VOI, in the columns of the TAC table — the layout of hedyPET's
+three cylindrical VOI versions (:mod:`~petzarr.analytics.kernels.aorta`,
+:mod:`~petzarr.analytics.kernels.input_function`, reimplementing nifti_dynamic 0.3.1), and
+the TAC of every VOI, in the columns of the TAC table — the layout of hedyPET's
 ``input_function_tacs_80.csv.gz``. Only the aorta's bounding box of the early frames and the
 VOIs' bounding box of every frame are read, one frame at a time.
-:func:`cohort_input_functions` runs it as one Dask task per subject.
+The cohort driver is :func:`petzarr.analytics.drivers.input_functions.cohort_input_functions`.
 """
 
 from __future__ import annotations
@@ -19,27 +19,27 @@ import numpy as np
 import pandas as pd
 import zarr
 
-from petzarr.analytics.aorta import AORTA_SEGMENTS
-from petzarr.analytics.cohort_run import CohortRun, run_subjects
-from petzarr.analytics.dynamic_group import DynamicGroup, open_dynamic, read_config
-from petzarr.analytics.input_function import (
+from petzarr.analytics.kernels.aorta import AORTA_SEGMENTS
+from petzarr.analytics.kernels.input_function import (
     EARLY_FRAMES_BEFORE_S,
     HEDYPET_VOIS,
     input_function_vois,
 )
-from petzarr.analytics.labelstats import LabelMoments, accumulate_block
-from petzarr.analytics.tacs import TAC_COLUMNS, concat_sorted, finish_tac_table, moments_table
+from petzarr.analytics.kernels.moments import LabelMoments, accumulate_block
+from petzarr.analytics.tables.label_stats import name_labels
+from petzarr.analytics.tables.tacs import finish_tac_table, moments_table
+from petzarr.cohort import layout
 from petzarr.cohort.errors import InvalidInputError, PetZarrError
+from petzarr.cohort.subject import ImageGroup, SubjectStore, open_subject, read_config
 
-__all__ = ["AORTA", "cohort_input_functions", "subject_input_functions"]
+__all__ = ["AORTA", "dynamic_input_functions", "subject_input_functions"]
 
 #: TotalSegmentator's class name of the aorta.
 AORTA: Final = "aorta"
 
 
 def subject_input_functions(
-    cohort_url: str,
-    subject: str,
+    store: str | SubjectStore,
     *,
     vois: Sequence[tuple[float | None, int]] = HEDYPET_VOIS,
     aorta_group: str = "total",
@@ -51,8 +51,8 @@ def subject_input_functions(
 
     Parameters
     ----------
-    cohort_url, subject : str
-        Cohort root and subject id.
+    store : str or SubjectStore
+        The subject store's URL (folder or ``s3://...``), or the store already open.
     vois : sequence of (volume_ml or None, width_px)
         VOI versions (default hedyPET's three: 1 mL x 3 px, 2 mL x 5 px, full length x 3 px).
     aorta_group, aorta_label : str
@@ -60,12 +60,12 @@ def subject_input_functions(
     early_before_s : float
         Frames starting before this [s] make the early-uptake image (hedyPET: 40 s).
     storage_options : dict, optional
-        fsspec options for a remote cohort.
+        fsspec options for a remote store.
 
     Returns
     -------
     pandas.DataFrame
-        Columns :data:`~petzarr.analytics.tacs.TAC_COLUMNS`: ``Task`` = the VOI version
+        Columns :data:`~petzarr.analytics.jobs.tacs.TAC_COLUMNS`: ``Task`` = the VOI version
         (``aortavois_ml-1_width-3``, ...), ``Label Index`` 1..4 = ``aorta_ascending``,
         ``aorta_top``, ``aorta_descending_upper``, ``aorta_descending_lower``, erosion 0.
         As an input function its identifier is ``<Task>_<Label Name>``.
@@ -79,7 +79,7 @@ def subject_input_functions(
     >>> from dynamic_cohort import write_dynamic_cohort
     >>> root = tempfile.mkdtemp()
     >>> _ = write_dynamic_cohort(root, subjects=("sub-001",))
-    >>> table = subject_input_functions(root, "sub-001", vois=[(1.0, 3)])
+    >>> table = subject_input_functions(f"{root}/subjects/sub-001.zarr", vois=[(1.0, 3)])
     >>> table["Task"].unique().tolist()
     ['aortavois_ml-1_width-3']
     >>> curves = table.groupby(["Label Index", "Label Name"])["Voxel Count"].first()
@@ -91,18 +91,36 @@ def subject_input_functions(
     4 aorta_descending_lower 18
     """
     with zarr.config.set(read_config()):
-        try:
-            dyn = open_dynamic(cohort_url, subject, storage_options=storage_options)
-            maps, box = _voi_maps(dyn, vois, aorta_group, aorta_label, early_before_s)
-            return _voi_tacs(dyn, maps, box)
-        except PetZarrError as exc:
-            if f"subject {subject}" in str(exc):
-                raise
-            raise type(exc)(f"subject {subject}: {exc}") from exc
+        dyn = open_subject(store, storage_options=storage_options).group(layout.PET_DYNAMIC_GROUP)
+        return dynamic_input_functions(
+            dyn,
+            vois=vois,
+            aorta_group=aorta_group,
+            aorta_label=aorta_label,
+            early_before_s=early_before_s,
+        )
+
+
+def dynamic_input_functions(
+    dyn: ImageGroup,
+    *,
+    vois: Sequence[tuple[float | None, int]] = HEDYPET_VOIS,
+    aorta_group: str = "total",
+    aorta_label: str = AORTA,
+    early_before_s: float = EARLY_FRAMES_BEFORE_S,
+) -> pd.DataFrame:
+    """:func:`subject_input_functions` of an open ``pet_dynamic`` group."""
+    try:
+        maps, box = _voi_maps(dyn, vois, aorta_group, aorta_label, early_before_s)
+        return _voi_tacs(dyn, maps, box)
+    except PetZarrError as exc:
+        if f"subject {dyn.subject}" in str(exc):
+            raise
+        raise type(exc)(f"subject {dyn.subject}: {exc}") from exc
 
 
 def _voi_maps(
-    dyn: DynamicGroup,
+    dyn: ImageGroup,
     vois: Sequence[tuple[float | None, int]],
     aorta_group: str,
     aorta_label: str,
@@ -141,7 +159,7 @@ def _bounding_box(mask: np.ndarray) -> tuple[slice, ...] | None:
     return tuple(slice(int(w[0]), int(w[-1]) + 1) for w in where)
 
 
-def _early_mean(dyn: DynamicGroup, box: tuple[slice, ...], before_s: float) -> np.ndarray:
+def _early_mean(dyn: ImageGroup, box: tuple[slice, ...], before_s: float) -> np.ndarray:
     """Mean of the frames starting before ``before_s`` inside ``box``, zero elsewhere.
 
     Only the aorta's voxels are ever looked at (segments and VOIs read the early image there
@@ -149,29 +167,27 @@ def _early_mean(dyn: DynamicGroup, box: tuple[slice, ...], before_s: float) -> n
     sum divided by their number, as numpy's ``pet[:n].mean(axis=0)`` (and nifti_dynamic's
     ``average_early_pet_frames``) computes it, so thresholds round the same way.
     """
-    start = dyn.frame_start_s
+    start = dyn.frames.start_s
     n = int(np.count_nonzero(start < before_s))
     if n == 0:
         raise InvalidInputError(
             f"no frame starts before {before_s} s (first at {start[0]} s); the early-uptake "
             "image needs the bolus' first pass"
         )
-    pet: Any = dyn.pet
+    pet: Any = dyn.image
     acc = np.asarray(pet[(0, *box)], dtype=np.float32).copy()
     for t in range(1, n):
         acc += np.asarray(pet[(t, *box)], dtype=np.float32)
-    early = np.zeros(dyn.pet.shape[1:], dtype=np.float32)  # untouched pages cost no memory
+    early = np.zeros(dyn.image.shape[1:], dtype=np.float32)  # untouched pages cost no memory
     early[box] = acc / np.float32(n)
     return early
 
 
-def _voi_tacs(
-    dyn: DynamicGroup, maps: dict[str, np.ndarray], box: tuple[slice, ...]
-) -> pd.DataFrame:
+def _voi_tacs(dyn: ImageGroup, maps: dict[str, np.ndarray], box: tuple[slice, ...]) -> pd.DataFrame:
     """TACs of every VOI map, reading the VOIs' bounding box frame by frame."""
     cropped = [np.ascontiguousarray(m[box]) for m in maps.values()]
     n_labels = max(AORTA_SEGMENTS) + 1
-    pet: Any = dyn.pet
+    pet: Any = dyn.image
     nt = pet.shape[0]
     packed = np.empty((nt, len(cropped), n_labels, 5))
     for t in range(nt):
@@ -180,46 +196,8 @@ def _voi_tacs(
     table = moments_table(
         LabelMoments.from_packed(packed),
         [(task, 0) for task in maps],
-        frame_mid_s=dyn.frame_mid_s,
+        frame_mid_s=dyn.frames.mid_s,
         voxel_ml=dyn.voxel_ml,
     )
-    table.insert(0, "Subject", dyn.subject)
-    table.insert(3, "Label Name", table["Label Index"].map(AORTA_SEGMENTS))
-    return finish_tac_table(table)
-
-
-def cohort_input_functions(
-    cohort_url: str,
-    *,
-    vois: Sequence[tuple[float | None, int]] = HEDYPET_VOIS,
-    subjects: Sequence[str] | None = None,
-    client: Any = None,
-    scheduler: str | None = None,
-    workers: int | None = None,
-    serial: bool = False,
-    progress: bool = True,
-    storage_options: dict[str, Any] | None = None,
-    anon: bool = False,
-) -> CohortRun:
-    """:func:`subject_input_functions` for every (or the chosen) subject, one Dask task each.
-
-    Returns a :class:`~petzarr.analytics.cohort_run.CohortRun`: ``table`` holds the
-    input-function TACs of every subject that succeeded (columns
-    :data:`~petzarr.analytics.tacs.TAC_COLUMNS`), ``failed`` maps subject -> error.
-    Options as :func:`petzarr.analytics.tacs.cohort_tacs`.
-    """
-    results, failed = run_subjects(
-        subject_input_functions,
-        cohort_url,
-        desc="input-functions",
-        subjects=subjects,
-        client=client,
-        scheduler=scheduler,
-        workers=workers,
-        serial=serial,
-        progress=progress,
-        storage_options=storage_options,
-        anon=anon,
-        kwargs={"vois": list(vois)},
-    )
-    return CohortRun(table=concat_sorted(list(results.values()), TAC_COLUMNS), failed=failed)
+    names = dict.fromkeys(maps, AORTA_SEGMENTS)
+    return finish_tac_table(name_labels(table, dyn.subject, names))

@@ -1,8 +1,9 @@
 """Per-label moments of a volume for many label maps in one pass: count, mean, std, min, max.
 
 The kernel reads every value once per block, whatever the number of label maps, and works on
-row segments (see :mod:`petzarr.analytics._labelrows`): on a segment every map is constant, so
-the values of a segment are summed once and the sums are added to one accumulator per map.
+row segments (see :mod:`petzarr.analytics.kernels.label_rows`): on a segment every map is
+constant, so the values of a segment are summed once and the sums are added to one
+accumulator per map.
 
 Numerics. A block accumulates, per (map, label), sums of ``v - c`` and ``(v - c)**2`` in
 float64 with ``c`` the first value the label meets in the block, so the sum of squares never
@@ -27,7 +28,7 @@ import numba
 import numpy as np
 from numpy.typing import NDArray
 
-from petzarr.analytics._labelrows import (
+from petzarr.analytics.kernels.label_rows import (
     check_label_maps,
     row_segments,
     segment_buffers,

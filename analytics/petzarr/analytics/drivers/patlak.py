@@ -1,13 +1,10 @@
-"""Kinetics of a converted cohort: input functions, Patlak tables and Ki maps in one place.
+"""Patlak kinetics of a converted cohort: region TACs x input functions x windows, Ki maps.
 
-:func:`cohort_patlak` runs one task per subject that computes its TACs
-(:func:`~petzarr.analytics.tacs.subject_tacs`), its image-derived input functions
-(:func:`~petzarr.analytics.image_input_functions.subject_input_functions`, unless the user
-gives input functions) and, if asked, writes its voxel-wise Ki map
-(:func:`~petzarr.analytics.ki_map_store.write_ki_map`); then
-:func:`~petzarr.analytics.patlak.patlak_table` fits every region with every input function of
-its subject and every regression window in one vectorised call. The input-function and Ki-map
-functions are re-exported here.
+:func:`cohort_patlak` runs one task per subject
+(:func:`~petzarr.analytics.jobs.patlak.subject_kinetics`: its TACs, its image-derived input
+functions unless the user gives some, and, if asked, its voxel-wise Ki map); then
+:func:`~petzarr.analytics.tables.patlak.patlak_table` fits every region with every input
+function of its subject and every regression window in one vectorised call.
 """
 
 from __future__ import annotations
@@ -18,32 +15,17 @@ from typing import Any
 
 import pandas as pd
 
-from petzarr.analytics.cohort_run import run_subjects
-from petzarr.analytics.image_input_functions import (
-    cohort_input_functions,
-    subject_input_functions,
-)
-from petzarr.analytics.input_function import HEDYPET_VOIS
-from petzarr.analytics.ki_map_store import (
-    DEFAULT_KI_FRAMES,
-    DEFAULT_KI_INPUT_FUNCTION,
-    KI_ARRAY,
-    write_ki_map,
-)
-from petzarr.analytics.patlak import patlak_table
-from petzarr.analytics.tacs import TAC_COLUMNS, concat_sorted, parse_erosion, subject_tacs
+from petzarr.analytics.drivers.subjects import run_subjects
+from petzarr.analytics.jobs.ki_map import DEFAULT_KI_INPUT_FUNCTION
+from petzarr.analytics.jobs.patlak import subject_kinetics
+from petzarr.analytics.kernels.input_function import HEDYPET_VOIS
+from petzarr.analytics.tables.label_stats import parse_erosion
+from petzarr.analytics.tables.patlak import patlak_table
+from petzarr.analytics.tables.tacs import TAC_COLUMNS, concat_sorted
 from petzarr.cohort.errors import InvalidInputError
+from petzarr.cohort.executor import Run
 
-__all__ = [
-    "DEFAULT_KI_FRAMES",
-    "DEFAULT_KI_INPUT_FUNCTION",
-    "KI_ARRAY",
-    "PatlakRun",
-    "cohort_input_functions",
-    "cohort_patlak",
-    "subject_input_functions",
-    "write_ki_map",
-]
+__all__ = ["PatlakRun", "cohort_patlak"]
 
 
 @dataclass(frozen=True)
@@ -67,35 +49,6 @@ class PatlakRun:
         return 1 if self.failed else 0
 
 
-def _subject_kinetics(
-    cohort_url: str,
-    subject: str,
-    *,
-    groups: Sequence[str] | None,
-    erosion: Sequence[int],
-    user_input_functions: list[pd.DataFrame] | None,
-    vois: Sequence[tuple[float | None, int]],
-    ki_map: dict[str, Any] | None,
-    storage_options: dict[str, Any] | None,
-) -> tuple[pd.DataFrame, pd.DataFrame | None, dict[str, Any] | None]:
-    """One subject's TACs, image-derived input functions (unless given) and Ki map."""
-    tacs = subject_tacs(
-        cohort_url, subject, groups=groups, erosion=erosion, storage_options=storage_options
-    )
-    ifs = None
-    if user_input_functions is None:
-        ifs = subject_input_functions(
-            cohort_url, subject, vois=vois, storage_options=storage_options
-        )
-    attrs = None
-    if ki_map is not None:
-        given = ifs if ifs is not None else user_input_functions
-        attrs = write_ki_map(
-            cohort_url, subject, input_function=given, storage_options=storage_options, **ki_map
-        )
-    return tacs, ifs, attrs
-
-
 def cohort_patlak(
     cohort_url: str,
     *,
@@ -110,44 +63,41 @@ def cohort_patlak(
     ki_input_function: str = DEFAULT_KI_INPUT_FUNCTION,
     ki_frames: int | None = None,
     subjects: Sequence[str] | None = None,
-    client: Any = None,
-    scheduler: str | None = None,
-    workers: int | None = None,
-    serial: bool = False,
-    progress: bool = True,
+    run: Run | None = None,
     storage_options: dict[str, Any] | None = None,
     anon: bool = False,
 ) -> PatlakRun:
     """Patlak Ki of every region x input function x regression window of a cohort.
 
-    One task per subject computes its TACs (:func:`~petzarr.analytics.tacs.subject_tacs`),
-    its image-derived input functions (:func:`subject_input_functions`, unless
+    One task per subject computes its TACs, its image-derived input functions (unless
     ``input_functions`` are given) and, with ``ki_map``, writes its Ki map
-    (:func:`write_ki_map`); then :func:`~petzarr.analytics.patlak.patlak_table` fits every
-    region with every input function of its subject in one vectorised call.
+    (:func:`~petzarr.analytics.jobs.patlak.subject_kinetics`); then
+    :func:`~petzarr.analytics.tables.patlak.patlak_table` fits every region with every input
+    function of its subject in one vectorised call.
 
     Parameters
     ----------
     cohort_url : str
         Cohort root (folder or ``s3://bucket/prefix``).
     n_frames, t_star, from_injection
-        Regression windows, as :func:`~petzarr.analytics.patlak.patlak_table` (default
+        Regression windows, as :func:`~petzarr.analytics.tables.patlak.patlak_table` (default
         hedyPET's: the last 2..8 frames, integral from the first frame middle).
     input_functions : DataFrame or sequence of DataFrame, optional
-        User input functions (:func:`~petzarr.analytics.patlak.read_input_function` tables)
+        User input functions (:func:`~petzarr.analytics.tables.patlak.read_input_function` tables)
         instead of the image-derived ones.
     groups, erosion
-        Label maps and erosion levels of the region TACs (:func:`subject_tacs`).
+        Label maps and erosion levels of the region TACs.
     vois : sequence of (volume_ml or None, width_px)
         Image-derived VOI versions (default hedyPET's three).
     ki_map : bool
-        Also write each subject's voxel-wise Ki map (:func:`write_ki_map`).
+        Also write each subject's voxel-wise Ki map
+        (:func:`~petzarr.analytics.jobs.ki_map.write_ki_map`).
     ki_input_function : str
         Identifier of the Ki map's input function.
     ki_frames : int, optional
         Regression frames of the Ki map (default 7, or ``t_star`` when that is given).
-    subjects, client, scheduler, workers, serial, progress, storage_options, anon
-        As :func:`~petzarr.analytics.tacs.cohort_tacs`.
+    subjects, run, storage_options, anon
+        As :func:`~petzarr.analytics.drivers.tacs.cohort_tacs`.
 
     Returns
     -------
@@ -164,7 +114,10 @@ def cohort_patlak(
     >>> from dynamic_cohort import write_dynamic_cohort
     >>> root = tempfile.mkdtemp()
     >>> _ = write_dynamic_cohort(root, subjects=("sub-001",))
-    >>> run = cohort_patlak(root, n_frames=[5, 7], ki_map=True, serial=True, progress=False)
+    >>> from petzarr.cohort.executor import Run
+    >>> run = cohort_patlak(
+    ...     root, n_frames=[5, 7], ki_map=True, run=Run(serial=True, progress=False)
+    ... )
     >>> fits = run.table
     >>> liver = fits[(fits["Label Name"] == "liver")
     ...              & (fits["Input Function Identifier"] == DEFAULT_KI_INPUT_FUNCTION)]
@@ -184,15 +137,11 @@ def cohort_patlak(
             "from_injection": from_injection,
         }
     results, failed = run_subjects(
-        _subject_kinetics,
+        subject_kinetics,
         cohort_url,
         desc="patlak",
         subjects=subjects,
-        client=client,
-        scheduler=scheduler,
-        workers=workers,
-        serial=serial,
-        progress=progress,
+        run=run,
         storage_options=storage_options,
         anon=anon,
         kwargs={
@@ -201,7 +150,7 @@ def cohort_patlak(
             "vois": list(vois),
             "ki_map": ki,
         },
-        per_subject=lambda s: {"user_input_functions": _for_subject(users, s)},
+        per_subject=lambda row: {"user_input_functions": _for_subject(users, str(row["subject"]))},
     )
     tacs = concat_sorted([r[0] for r in results.values()], TAC_COLUMNS)
     if users is None:

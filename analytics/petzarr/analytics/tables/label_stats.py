@@ -1,10 +1,11 @@
 """Organ statistics of one subject as a long table: every label of every map, per erosion.
 
 :func:`label_statistics` ties the kernels together on plain arrays (no xarray, no cohort
-format): erosion (:mod:`~petzarr.analytics.erosion`), the fused moments pass
-(:mod:`~petzarr.analytics.labelstats`), exact medians (:mod:`~petzarr.analytics.median`) and
-SUVpeak (:mod:`~petzarr.analytics.suvpeak`). Eroded maps are just more maps: every erosion
-level of every map goes through one moments pass, one median pass and one peak pass.
+format): erosion (:mod:`~petzarr.analytics.kernels.erosion`), the fused moments pass
+(:mod:`~petzarr.analytics.kernels.moments`), exact medians
+(:mod:`~petzarr.analytics.kernels.median`) and SUVpeak (:mod:`~petzarr.analytics.kernels.suvpeak`).
+Eroded maps are just more maps: every erosion level of every map goes through one moments
+pass, one median pass and one peak pass.
 
 Values stay in their raw unit; ``scale`` multiplies the results (an SUV factor, say). The
 cohort layer renames the columns (``Mean`` -> ``PET Mean [Bq/mL]``, ...).
@@ -18,14 +19,24 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from petzarr.analytics._labelrows import parse_spacing
-from petzarr.analytics.erosion import erode_labels
-from petzarr.analytics.labelstats import LabelMoments, default_n_labels, label_moments
-from petzarr.analytics.median import label_medians
-from petzarr.analytics.suvpeak import PEAK_RADIUS_MM, label_peaks
+from petzarr.analytics.kernels.erosion import erode_labels
+from petzarr.analytics.kernels.label_rows import parse_spacing
+from petzarr.analytics.kernels.median import label_medians
+from petzarr.analytics.kernels.moments import LabelMoments, default_n_labels, label_moments
+from petzarr.analytics.kernels.suvpeak import PEAK_RADIUS_MM, label_peaks
 from petzarr.cohort.errors import InvalidInputError
 
-__all__ = ["COLUMNS", "label_statistics"]
+__all__ = [
+    "COLUMNS",
+    "TASK_NAMES",
+    "erosion_levels",
+    "label_statistics",
+    "name_labels",
+    "parse_erosion",
+]
+
+#: hedyPET's task names of TotalSegmentator's maps, as in its published tables.
+TASK_NAMES = {"total": "ts_total", "tissue": "ts_tissue", "body": "ts_body"}
 
 #: Columns of the table, in order.
 COLUMNS: tuple[str, ...] = (
@@ -62,7 +73,7 @@ def label_statistics(
     ----------
     values : ndarray or dask.array.Array, shape (z, y, x)
         A static volume (PET in Bq/mL, CT in HU, ...). For dynamic PET use
-        :func:`~petzarr.analytics.labelstats.label_moments` on the (t, z, y, x) array.
+        :func:`~petzarr.analytics.kernels.moments.label_moments` on the (t, z, y, x) array.
     label_maps : mapping of str to arrays, shape (z, y, x)
         Integer label maps on the grid of ``values``, by task name (``"organs"``, ...).
     spacing_mm : (dz, dy, dx)
@@ -121,7 +132,7 @@ def label_statistics(
             "volume (use label_moments for (t, z, y, x) dynamic PET)"
         )
     spacing = parse_spacing(spacing_mm)
-    levels = _parse_erosion(erosion)
+    levels = parse_erosion(erosion)
     scale = float(scale)
     if not (np.isfinite(scale) and scale > 0):
         raise InvalidInputError(f"scale must be a positive finite number, not {scale}")
@@ -134,7 +145,7 @@ def label_statistics(
 
         values, *maps = dask.compute(values, *maps)
         lazy = False
-    tagged, arrays = _erosion_levels(names, maps, levels)
+    tagged, arrays = erosion_levels(names, maps, levels)
     moments = label_moments(values, arrays, n_labels=n_labels, split_every=split_every)
     if lazy:
         moments = moments.compute()
@@ -149,7 +160,12 @@ def label_statistics(
     return _table(tagged, moments, med, pk, voxel_ml=voxel_ml, scale=scale)
 
 
-def _parse_erosion(erosion: Iterable[int]) -> list[int]:
+def parse_erosion(erosion: Iterable[int]) -> list[int]:
+    """Erosion levels as sorted distinct ints >= 0, or InvalidInputError.
+
+    >>> parse_erosion([1, 0, 1])
+    [0, 1]
+    """
     try:
         levels = sorted({int(n) for n in erosion})
     except (TypeError, ValueError):
@@ -171,7 +187,7 @@ def _n_labels(maps: list[Any], lazy: bool) -> int:
     return int(max(highest)) + 1
 
 
-def _erosion_levels(
+def erosion_levels(
     names: list[str], maps: list[Any], levels: list[int]
 ) -> tuple[list[tuple[str, int]], list[Any]]:
     """Every (task, level) map; each level erodes the previous one (cheaper, same result)."""
@@ -224,4 +240,26 @@ def _table(
         },
         columns=list(COLUMNS),
     )
+    return table
+
+
+def name_labels(
+    table: pd.DataFrame, subject: str, names: Mapping[str, Mapping[int, str]]
+) -> pd.DataFrame:
+    """Add ``Subject`` and ``Label Name`` (from each map's ``{id: name}``) and give
+    TotalSegmentator's maps hedyPET's task names (:data:`TASK_NAMES`), in place.
+
+    >>> t = pd.DataFrame({"Task": ["total", "organs"], "Label Index": [5, 9]})
+    >>> name_labels(t, "s1", {"total": {5: "liver"}, "organs": {}})
+      Subject      Task  Label Index Label Name
+    0      s1  ts_total            5      liver
+    1      s1    organs            9          9
+    """
+    label = [
+        names[t].get(int(i), str(i))
+        for t, i in zip(table["Task"], table["Label Index"], strict=True)
+    ]
+    table.insert(0, "Subject", subject)
+    table.insert(3, "Label Name", label)
+    table["Task"] = table["Task"].map(lambda t: TASK_NAMES.get(t, t))
     return table
