@@ -20,6 +20,7 @@ from petzarr.cohort import open_cohort
 from petzarr.cohort.executor import Run
 from petzarr.convert.job import convert_cohort
 from petzarr.convert.plan import ConvertOptions
+from petzarr.synth.hedypet import hedy_paths, write_hedypet_cohort
 
 
 def _canonical_frames(path: Path) -> tuple[list[np.ndarray], np.ndarray]:
@@ -301,15 +302,14 @@ def test_two_roots_on_s3(bids_tree, tmp_path, s3_server, s3_bucket):
 
 
 def test_synthetic_hedypet_cohort_round_trips(tmp_path):
-    synth = pytest.importorskip("petzarr.synth.hedypet")
     static, dynamic = tmp_path / "static", tmp_path / "dynamic"
-    truth = synth.write_hedypet_cohort(static, dynamic_root=dynamic, subjects=1, seed=2)
+    truth = write_hedypet_cohort(static, dynamic_root=dynamic, subjects=1, seed=2)
     dest = tmp_path / "c"
     report = convert_cohort(
         str(static), str(dest), dynamic_root=str(dynamic), run=Run(serial=True, progress=False)
     )
     assert report.exit_code == 0, report.failed
-    paths = synth.hedy_paths(static, "sub-001", dynamic)
+    paths = hedy_paths(static, "sub-001", dynamic)
     made = SimpleNamespace(
         subject="sub-001",
         pet_dynamic=paths["pet_dynamic"],

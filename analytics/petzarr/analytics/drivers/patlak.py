@@ -107,13 +107,15 @@ def cohort_patlak(
 
     Examples
     --------
-    The test suite's phantom cohort (``tests/dynamic_cohort.py``): the aorta carries the
+    A converted Patlak phantom (:mod:`petzarr.synth.patlak_phantom`): the aorta carries the
     input function, the liver traps 0.01 mL/cm3/min of it.
 
     >>> import tempfile
-    >>> from dynamic_cohort import write_dynamic_cohort
-    >>> root = tempfile.mkdtemp()
-    >>> _ = write_dynamic_cohort(root, subjects=("sub-001",))
+    >>> from petzarr.convert.job import convert_cohort
+    >>> from petzarr.synth.patlak_phantom import write_patlak_cohort
+    >>> source, root = tempfile.mkdtemp(), tempfile.mkdtemp()
+    >>> _ = write_patlak_cohort(source, subjects=("sub-001",))
+    >>> _ = convert_cohort(source, root, run=Run(serial=True, progress=False))
     >>> from petzarr.cohort.executor import Run
     >>> run = cohort_patlak(
     ...     root, n_frames=[5, 7], ki_map=True, run=Run(serial=True, progress=False)

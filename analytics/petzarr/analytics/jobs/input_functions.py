@@ -72,13 +72,16 @@ def subject_input_functions(
 
     Examples
     --------
-    The test suite's phantom cohort (``tests/dynamic_cohort.py``), whose aorta carries a
+    A converted Patlak phantom (:mod:`petzarr.synth.patlak_phantom`), whose aorta carries a
     known input function:
 
     >>> import tempfile
-    >>> from dynamic_cohort import write_dynamic_cohort
-    >>> root = tempfile.mkdtemp()
-    >>> _ = write_dynamic_cohort(root, subjects=("sub-001",))
+    >>> from petzarr.cohort.executor import Run
+    >>> from petzarr.convert.job import convert_cohort
+    >>> from petzarr.synth.patlak_phantom import write_patlak_cohort
+    >>> source, root = tempfile.mkdtemp(), tempfile.mkdtemp()
+    >>> _ = write_patlak_cohort(source, subjects=("sub-001",))
+    >>> _ = convert_cohort(source, root, run=Run(serial=True, progress=False))
     >>> table = subject_input_functions(f"{root}/subjects/sub-001.zarr", vois=[(1.0, 3)])
     >>> table["Task"].unique().tolist()
     ['aortavois_ml-1_width-3']

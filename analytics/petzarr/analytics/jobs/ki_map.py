@@ -132,13 +132,16 @@ def write_ki_map(
 
     Examples
     --------
-    On the test suite's phantom cohort (``tests/dynamic_cohort.py``; liver Ki 0.01):
+    On a converted Patlak phantom (:mod:`petzarr.synth.patlak_phantom`; liver Ki 0.01):
 
     >>> import tempfile
-    >>> from dynamic_cohort import write_dynamic_cohort
+    >>> from petzarr.cohort.executor import Run
+    >>> from petzarr.convert.job import convert_cohort
+    >>> from petzarr.synth.patlak_phantom import write_patlak_cohort
+    >>> source, root = tempfile.mkdtemp(), tempfile.mkdtemp()
+    >>> _ = write_patlak_cohort(source, subjects=("sub-001",))
+    >>> _ = convert_cohort(source, root, run=Run(serial=True, progress=False))
     >>> from petzarr.cohort import open_cohort
-    >>> root = tempfile.mkdtemp()
-    >>> _ = write_dynamic_cohort(root, subjects=("sub-001",))
     >>> attrs = write_ki_map(f"{root}/subjects/sub-001.zarr", t_star=20.0)
     >>> attrs["input_function"], attrs["regression_frames"]
     ('aortavois_ml-1_width-3_aorta_descending_lower', 13)

@@ -39,7 +39,7 @@ A injected activity [Bq], decay-corrected to scan start when the times are known
 Formulas are written in hedyPET's operation order, so its numbers are reproduced to the
 last bit or two: ``metadata_80.csv``'s SUV denominators exactly from ``Weight [kg]`` and
 ``Injected Activity [MBq]``; its James and Janma denominators both back out to the same
-height for each subject, a whole half-centimetre (tests/analytics/test_norms.py).
+height for each subject, a whole half-centimetre (tests/analytics/tables/test_suv_norms.py).
 
 Decay: with injection and scan-start times, A is decayed to scan start, A 2^(-t / T_1/2),
 T_1/2 the ``RadionuclideHalfLife`` column, the ``half_life_s`` argument, or F-18's 6586.2 s

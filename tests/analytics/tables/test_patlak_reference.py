@@ -36,7 +36,7 @@ from petzarr.analytics.tables.patlak import (
 )
 from petzarr.cohort.errors import InvalidInputError
 
-REFERENCE = Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "hedypet"
+REFERENCE = Path(__file__).resolve().parents[3].parent / "shared" / "reference" / "hedypet"
 
 # Eleven frames per subject (frame middles, s): enough for hedyPET's windows of 2..8.
 T_S = np.array([30.0, 90.0, 180.0, 300.0, 600.0, 900.0, 1200.0, 1800.0, 2400.0, 3000.0, 3600.0])

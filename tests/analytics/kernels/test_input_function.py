@@ -45,7 +45,7 @@ from petzarr.analytics.kernels.input_function import (
 )
 from petzarr.cohort.errors import InvalidInputError, PetZarrWarning
 
-REFERENCE = Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "hedypet"
+REFERENCE = Path(__file__).resolve().parents[3].parent / "shared" / "reference" / "hedypet"
 
 SPACING = (3.0, 2.0, 2.5)  # (dz, dy, dx) mm
 VOXEL_ML = math.prod(SPACING) / 1000

@@ -53,7 +53,7 @@ from petzarr.analytics.tables.suv_norms import (
 )
 from petzarr.cohort.errors import InvalidInputError
 
-REFERENCE = Path(__file__).resolve().parents[2] / ".." / "shared" / "reference" / "hedypet"
+REFERENCE = Path(__file__).resolve().parents[3] / ".." / "shared" / "reference" / "hedypet"
 
 # A man: 250 MBq, 80 kg, 1.80 m.
 MAN = {

@@ -35,10 +35,11 @@ from petzarr.analytics.kernels.input_function import (
 from petzarr.analytics.tables.patlak import INPUT_FUNCTION_ID, patlak_table
 from petzarr.analytics.tables.tacs import TAC_COLUMNS
 from petzarr.cli import main
-from petzarr.cohort import open_cohort
+from petzarr.cohort import layout, open_cohort
 from petzarr.cohort.errors import InvalidInputError
 from petzarr.cohort.executor import Run
 from petzarr.cohort.storage import storage_options
+from petzarr.synth.hedypet import write_hedypet_cohort
 
 AORTA = 52
 REGIONS = {  # (Task, Label Name) of the regions with a Patlak truth
@@ -240,7 +241,8 @@ def test_ki_map_equals_polyfit(noisy, noisy_ifs, tmp_path):
     assert ki.dims == ("z", "y", "x") and ki.dtype == np.float32
     assert ki.attrs["input_function"] == DEFAULT_KI_INPUT_FUNCTION
     arr = zarr.open_array(root / f"subjects/{subject}.zarr/pet_dynamic/{KI_ARRAY}", mode="r")
-    assert arr.chunks == (16, *ph.pet.shape[2:])
+    pet = zarr.open_array(root / f"subjects/{subject}.zarr/pet_dynamic/pet", mode="r")
+    assert arr.chunks == pet.chunks[1:] == (layout.CHUNK_SLABS, *ph.pet.shape[2:])
     values = ki.values
 
     lower = noisy_ifs[
@@ -375,11 +377,10 @@ LARGE_ORGANS = [
 
 def _synthetic_hedypet(tmp_path, size):
     """A one-subject synthetic hedyPET cohort, converted; (cohort url, the subject's truth)."""
-    synth = pytest.importorskip("petzarr.synth.hedypet")
     from petzarr.convert.job import convert_cohort
 
     static, dynamic, dest = tmp_path / "static", tmp_path / "dynamic", tmp_path / "cohort"
-    truth = synth.write_hedypet_cohort(static, dynamic_root=dynamic, subjects=1, seed=2, size=size)
+    truth = write_hedypet_cohort(static, dynamic_root=dynamic, subjects=1, seed=2, size=size)
     report = convert_cohort(
         str(static), str(dest), dynamic_root=str(dynamic), run=Run(serial=True, progress=False)
     )
