@@ -75,6 +75,10 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         # concurrent listings of a BIDS source's subject folders
         "list_threads": 16,
     },
+    "tacs": {
+        # bytes of a dynamic series one TAC task reads at once (frames x one chunk slab)
+        "block_bytes": 64 * 2**20,
+    },
 }
 
 config = donfig.Config("petzarr", defaults=[DEFAULTS])

@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,7 @@ __all__ = [
     "HedySpec",
     "draw_hedy_subject",
     "hedy_paths",
+    "pet_sidecar",
     "write_hedy_subject",
     "write_hedypet_cohort",
 ]
@@ -237,7 +239,16 @@ def _noise_k(spec: HedySpec, duration_s: float, grid: Grid) -> float:
     )
 
 
-def _pet_sidecar(spec: HedySpec, starts: list[float], durations: list[float], recon: str) -> dict:
+def pet_sidecar(
+    *,
+    injected_mbq: float,
+    time_zero: str,
+    starts: Sequence[float],
+    durations: Sequence[float],
+    recon: str = "PSF+TOF 4i5s",
+    description: str = "petzarr synthetic",
+) -> dict[str, Any]:
+    """A hedyPET PET sidecar: dose, units and frame times from injection (BIDS PET)."""
     return {
         "Manufacturer": "Siemens",
         "ManufacturersModelName": "Biograph Vision Quadra",
@@ -246,20 +257,20 @@ def _pet_sidecar(spec: HedySpec, starts: list[float], durations: list[float], re
         "TracerName": "FDG",
         "TracerRadionuclide": "F18",
         "ModeOfAdministration": "bolus",
-        "InjectedRadioactivity": spec.injected_mbq,
+        "InjectedRadioactivity": injected_mbq,
         "InjectedRadioactivityUnits": "MBq",
-        "TimeZero": spec.time_zero,
+        "TimeZero": time_zero,
         "InjectionStart": 0,
         "ScanStart": 0,
-        "FrameTimesStart": starts,
-        "FrameDuration": durations,
+        "FrameTimesStart": [float(s) for s in starts],
+        "FrameDuration": [float(d) for d in durations],
         "AcquisitionMode": "list mode",
         "ImageDecayCorrected": True,
         "ImageDecayCorrectionTime": 0,
         "ReconMethodName": recon,
         "AttenuationCorrection": "CT-based",
         "BodyPart": "WHOLEBODY",
-        "Description": "petzarr synthetic",
+        "Description": description,
     }
 
 
@@ -335,7 +346,12 @@ def write_hedy_subject(
             out.write(slab)
     _write_json(
         _sidecar(paths["pet"]),
-        _pet_sidecar(spec, list(STATIC_WINDOW.start), list(STATIC_WINDOW.duration), "PSF+TOF 4i5s"),
+        pet_sidecar(
+            injected_mbq=spec.injected_mbq,
+            time_zero=spec.time_zero,
+            starts=STATIC_WINDOW.start,
+            durations=STATIC_WINDOW.duration,
+        ),
     )
 
     del owner
@@ -353,7 +369,12 @@ def write_hedy_subject(
     )
     _write_json(
         _sidecar(paths["pet_dynamic"]),
-        _pet_sidecar(spec, list(framing.start), list(framing.duration), "PSF+TOF 4i5s"),
+        pet_sidecar(
+            injected_mbq=spec.injected_mbq,
+            time_zero=spec.time_zero,
+            starts=framing.start,
+            durations=framing.duration,
+        ),
     )
 
     composition, voxels = _composition(luts, tissue_of, counts)

@@ -48,7 +48,7 @@ from scipy.spatial import cKDTree
 from petzarr.cohort.errors import InvalidInputError
 from petzarr.cohort.grid import Grid
 from petzarr.cohort.storage import filesystem, is_remote
-from petzarr.synth.hedypet import SEGMENTATIONS, hedy_paths
+from petzarr.synth.hedypet import SEGMENTATIONS, hedy_paths, pet_sidecar
 from petzarr.synth.kinetics import HEDYPET_FRAMING, STATIC_WINDOW
 from petzarr.synth.niftiio import NiftiSlabWriter, Orientation
 from petzarr.synth.totalseg import write_label_table
@@ -356,30 +356,14 @@ def _write_json(path: Path, data: Any) -> None:
 
 
 def _pet_sidecar(ph: PatlakPhantom, starts: ArrayLike, durations: ArrayLike) -> dict:
-    """The fields :mod:`petzarr.synth.hedypet` writes: dose, units, times from injection."""
-    return {
-        "Manufacturer": "Siemens",
-        "ManufacturersModelName": "Biograph Vision Quadra",
-        "Modality": "PT",
-        "Units": "Bq/mL",
-        "TracerName": "FDG",
-        "TracerRadionuclide": "F18",
-        "ModeOfAdministration": "bolus",
-        "InjectedRadioactivity": ph.metadata["InjectedRadioactivity"],
-        "InjectedRadioactivityUnits": "MBq",
-        "TimeZero": "10:00:00",
-        "InjectionStart": 0,
-        "ScanStart": 0,
-        "FrameTimesStart": np.asarray(starts, dtype=np.float64).tolist(),
-        "FrameDuration": np.asarray(durations, dtype=np.float64).tolist(),
-        "AcquisitionMode": "list mode",
-        "ImageDecayCorrected": True,
-        "ImageDecayCorrectionTime": 0,
-        "ReconMethodName": "PSF+TOF 4i5s",
-        "AttenuationCorrection": "CT-based",
-        "BodyPart": "WHOLEBODY",
-        "Description": "petzarr synthetic Patlak phantom",
-    }
+    """hedyPET's PET sidecar (:func:`petzarr.synth.hedypet.pet_sidecar`) for this phantom."""
+    return pet_sidecar(
+        injected_mbq=ph.metadata["InjectedRadioactivity"],
+        time_zero="10:00:00",
+        starts=np.asarray(starts, dtype=np.float64).tolist(),
+        durations=np.asarray(durations, dtype=np.float64).tolist(),
+        description="petzarr synthetic Patlak phantom",
+    )
 
 
 def _sidecar(image: Path) -> Path:

@@ -13,6 +13,7 @@ import zarr
 from petzarr.analytics.tables.label_stats import name_labels
 from petzarr.analytics.tables.tacs import finish_tac_table, label_tacs
 from petzarr.cohort import layout
+from petzarr.cohort.config import get_int
 from petzarr.cohort.errors import InvalidInputError
 from petzarr.cohort.subject import ImageGroup, SubjectStore, open_subject, read_config
 
@@ -88,6 +89,7 @@ def dynamic_tacs(
             erosion=erosion,
             n_labels=max(dyn.n_labels(name) for name in wanted),
             frames_per_block=frames_per_block,
+            block_bytes=get_int("tacs.block_bytes"),
         )
     except InvalidInputError as exc:
         raise InvalidInputError(f"subject {dyn.subject}: {exc}") from exc

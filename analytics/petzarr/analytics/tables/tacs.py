@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
-from petzarr.analytics.kernels.frame_moments import frame_moments
+from petzarr.analytics.kernels.frame_moments import BLOCK_BYTES, frame_moments
 from petzarr.analytics.kernels.label_rows import parse_spacing
 from petzarr.analytics.kernels.moments import LabelMoments
 from petzarr.analytics.tables.label_stats import erosion_levels, parse_erosion
@@ -125,6 +125,7 @@ def label_tacs(
     erosion: Iterable[int] = (0,),
     n_labels: int | None = None,
     frames_per_block: int | None = None,
+    block_bytes: int | None = None,
 ) -> pd.DataFrame:
     """TACs (per-frame mean, std, count) of every non-zero label of every map, in one pass.
 
@@ -147,7 +148,11 @@ def label_tacs(
     n_labels : int, optional
         Label slots (max label + 1); default 256 for uint8 maps.
     frames_per_block : int, optional
-        Frames read at once per slab (default: about 64 MB of values, at least one).
+        Frames read at once per slab (default: as many as fit in ``block_bytes``, at least
+        one).
+    block_bytes : int, optional
+        Bytes of values read at once (default
+        :data:`~petzarr.analytics.kernels.frame_moments.BLOCK_BYTES`).
 
     Returns
     -------
@@ -175,7 +180,11 @@ def label_tacs(
     levels = parse_erosion(erosion)
     tagged, arrays = erosion_levels(names, [label_maps[name] for name in names], levels)
     moments = frame_moments(
-        values, arrays, n_labels=n_labels, frames_per_block=frames_per_block
+        values,
+        arrays,
+        n_labels=n_labels,
+        frames_per_block=frames_per_block,
+        block_bytes=BLOCK_BYTES if block_bytes is None else block_bytes,
     ).compute()
     voxel_ml = float(np.prod(spacing)) / 1000.0
     return moments_table(moments, tagged, frame_mid_s=frame_mid_s, voxel_ml=voxel_ml)
