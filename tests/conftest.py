@@ -80,3 +80,13 @@ def cluster(s3_server: str) -> Iterator[str]:
         n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
     ) as lc:
         yield lc.scheduler_address
+
+
+@pytest.fixture(scope="session")
+def cli_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A cluster as users start one: ``dask scheduler`` and two ``dask worker`` processes
+    from the command line, with the CLI's defaults (a Nanny each); its address."""
+    from cli_cluster import cli_cluster as start
+
+    with start(tmp_path_factory.mktemp("cli-cluster"), workers=2) as address:
+        yield address

@@ -27,12 +27,24 @@ def build_parser() -> argparse.ArgumentParser:
     synth_cli.register(sub)
     convert_cli.register(sub)
     analytics_cli.register(sub)
+    sub.add_parser(
+        "submit",
+        help="run a driver script on a Dask cluster (the same as dask-submit)",
+        description="petzarr submit [--detach] [--log PATH] [SCHEDULER_ADDRESS] SCRIPT [ARGS...]"
+        ": see dask-submit --help.",
+        add_help=False,
+    )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    words = list(sys.argv[1:] if argv is None else argv)
+    if words[:1] == ["submit"]:  # every word after it is dask-submit's (and the script's)
+        from petzarr.submit import main as submit
+
+        return submit(words[1:], prog="petzarr submit")
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(words)
     try:
         return int(args.run(args))
     except InvalidInputError as exc:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import traceback
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -27,7 +28,14 @@ from typing import Any
 import dask
 from tqdm.auto import tqdm
 
-__all__ = ["Failure", "Outcome", "Run", "add_run_arguments", "run_from_arguments"]
+__all__ = [
+    "Failure",
+    "Outcome",
+    "Run",
+    "add_run_arguments",
+    "dashboard_link",
+    "run_from_arguments",
+]
 
 
 @dataclass(frozen=True)
@@ -87,13 +95,31 @@ class Run:
     scheduler: str | None = None
     workers: int | None = None
     progress: bool = True
+    #: where a local cluster serves its dashboard (``":0"``: a free port; None: no dashboard)
+    dashboard: str | None = ":0"
 
     @contextmanager
     def connect(self) -> Iterator[Any]:
-        """The Dask client this run uses (``None`` when serial); one it started is closed."""
+        """The Dask client this run uses (``None`` when serial); one it started is closed.
+
+        With ``progress`` the dashboard's link is printed (to stderr) once connected.
+        """
         if self.serial:
             yield None
             return
+        with self._client() as client:
+            if self.progress and (self.dashboard is not None or not self._starts_cluster):
+                link = dashboard_link(client)
+                if link:
+                    print(f"Dask dashboard: {link}", file=sys.stderr, flush=True)
+            yield client
+
+    @property
+    def _starts_cluster(self) -> bool:
+        return self.client is None and self.scheduler is None
+
+    @contextmanager
+    def _client(self) -> Iterator[Any]:
         if self.client is not None:
             yield self.client
             return
@@ -110,11 +136,22 @@ class Run:
             with Client(address) as client:
                 yield client
             return
-        # single-threaded worker processes: per-subject work threads itself where it pays
+        # Single-threaded worker processes: per-subject work threads itself where it pays.
+        # Without the Nanny's MALLOC_TRIM_THRESHOLD_: setting it turns off glibc's dynamic
+        # mmap threshold, so every large temporary buffer is mapped and unmapped afresh
+        # (measured: a conversion task at half its in-process speed). deploy/README.md says
+        # how to do the same for `dask worker`.
         n = self.workers or os.cpu_count() or 1
         with (
+            dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}),
+            _unset_env(_TRIM),  # a Nanny of an earlier cluster may have set it in this process
             LocalCluster(
-                n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None
+                n_workers=n,
+                threads_per_worker=1,
+                processes=True,
+                # the scheduler's HTTP server always listens; ":0" keeps it off taken ports
+                dashboard_address=self.dashboard or ":0",
+                scheduler_kwargs={"dashboard": self.dashboard is not None},
             ) as cluster,
             Client(cluster) as client,
         ):
@@ -158,6 +195,7 @@ class Run:
         bar: Any,
     ) -> Iterator[Outcome]:
         from distributed import as_completed
+        from distributed.scheduler import KilledWorker
 
         token = uuid.uuid4().hex[:8]  # several runs may share one cluster
         labels = names if names is not None else [str(i) for i in range(len(items))]
@@ -169,12 +207,28 @@ class Run:
                 i = position[future.key]
                 try:
                     value, failure = future.result()
-                except Exception as exc:  # the task itself was lost, not fn's exception
-                    value, failure = None, Failure(f"worker lost: {exc!r}")
+                except KilledWorker as exc:  # the task itself was lost, not fn's exception
+                    value, failure = None, Failure(f"worker lost: {exc}")
+                except Exception as exc:  # e.g. the task could not be unpickled on the worker
+                    value, failure = None, Failure.from_exception(exc)
                 yield Outcome(i, value, failure)
                 bar.update()
         finally:
             client.cancel(futures)
+
+
+_TRIM = "MALLOC_TRIM_THRESHOLD_"
+
+
+@contextmanager
+def _unset_env(name: str) -> Iterator[None]:
+    """Leave ``name`` out of the environment new worker processes inherit, for a while."""
+    old = os.environ.pop(name, None)
+    try:
+        yield
+    finally:
+        if old is not None:
+            os.environ[name] = old
 
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
@@ -190,6 +244,16 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     )
     where.add_argument("--serial", action="store_true", help="no cluster: run in this process")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    board = parser.add_mutually_exclusive_group()
+    board.add_argument(
+        "--dashboard-address",
+        default=":0",
+        metavar="ADDR",
+        help="where a local cluster serves the Dask dashboard (default: a free port)",
+    )
+    board.add_argument(
+        "--no-dashboard", action="store_true", help="start a local cluster without dashboard"
+    )
 
 
 def run_from_arguments(args: argparse.Namespace) -> Run:
@@ -199,4 +263,16 @@ def run_from_arguments(args: argparse.Namespace) -> Run:
         scheduler=args.scheduler,
         workers=args.workers,
         progress=not args.no_progress,
+        dashboard=None if args.no_dashboard else args.dashboard_address,
     )
+
+
+def dashboard_link(client: Any) -> str | None:
+    """The link to the dashboard of ``client``'s scheduler, or None when it serves none."""
+    try:
+        services = client.scheduler_info().get("services", {})
+    except Exception:  # a closed or unreachable scheduler: no link to give
+        return None
+    if "dashboard" not in services:
+        return None
+    return str(client.dashboard_link)

@@ -1,0 +1,56 @@
+"""The one executor on real processes: its local cluster, the dashboard, a caller's Client."""
+
+from __future__ import annotations
+
+import os
+import urllib.request
+
+import pytest
+from cli_cluster import cli_cluster
+from distributed import Client
+
+from petzarr.cohort.executor import Run, dashboard_link
+
+pytestmark = pytest.mark.cluster
+
+
+TRIM = "MALLOC_TRIM_THRESHOLD_"  # asked of each worker with os.getenv, which pickles anywhere
+
+
+def test_local_cluster_workers_run_without_the_trim_setting(capsys):
+    # the Nanny would set MALLOC_TRIM_THRESHOLD_, halving a conversion task's speed
+    with Run(workers=1, progress=False).connect() as client:
+        assert list(client.run(os.getenv, TRIM).values()) == [None]
+        assert client.run(os.getpid) != {"": os.getpid()}  # a worker process of its own
+
+
+def test_local_cluster_serves_the_dashboard_and_prints_its_link(capsys):
+    with Run(workers=1).connect() as client:
+        link = dashboard_link(client)
+        err = capsys.readouterr().err
+        assert link and f"Dask dashboard: {link}" in err
+        with urllib.request.urlopen(link, timeout=30) as page:  # bokeh is installed: not a 404
+            assert page.status == 200
+    with Run(workers=1, dashboard=None).connect():
+        assert "Dask dashboard" not in capsys.readouterr().err
+
+
+def test_a_client_the_caller_made_is_used(cli_cluster):
+    with Client(cli_cluster) as mine:
+        with Run(progress=False).connect() as client:
+            assert client is mine
+        outcomes = list(Run(progress=False).map(os.getenv, [TRIM, TRIM], desc="env"))
+    assert all(o.failure is None for o in outcomes), outcomes
+    # dask worker from the CLI keeps the Nanny's default: petzarr's tasks must not rely on it
+    assert [o.value for o in outcomes] == ["65536", "65536"]
+
+
+def test_deploy_readme_recipe_starts_dask_workers_without_the_trim_setting(tmp_path):
+    # the dask config file deploy/README.md gives for `dask worker` started by hand
+    (tmp_path / "dask").mkdir()
+    (tmp_path / "dask" / "petzarr.yaml").write_text(
+        "distributed:\n  nanny:\n    pre-spawn-environ:\n      MALLOC_TRIM_THRESHOLD_: null\n"
+    )
+    env = {"DASK_CONFIG": str(tmp_path / "dask")}
+    with cli_cluster(tmp_path, workers=1, env=env) as address, Client(address) as client:
+        assert list(client.run(os.getenv, TRIM).values()) == [None]
