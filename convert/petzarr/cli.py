@@ -8,10 +8,11 @@ Exit codes: 0 all done, 1 some subjects failed, 2 bad usage.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
-from petzarr.cohort.errors import InvalidInputError, PetZarrError
+from petzarr.cli_errors import explain
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="petzarr",
         description="Whole-body PET/CT cohorts as cloud-native Zarr, and cohort analytics on Dask.",
+        epilog="petzarr --debug COMMAND ... (or PETZARR_DEBUG=1) shows the traceback of an error.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     synth_cli.register(sub)
@@ -39,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     words = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in words[:1] or os.environ.get("PETZARR_DEBUG", "") not in ("", "0")
+    words = [w for w in words[:1] if w != "--debug"] + words[1:]
     if words[:1] == ["submit"]:  # every word after it is dask-submit's (and the script's)
         from petzarr.submit import main as submit
 
@@ -47,12 +51,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(words)
     try:
         return int(args.run(args))
-    except InvalidInputError as exc:
-        print(f"petzarr {args.command}: {exc}", file=sys.stderr)
-        return 2
-    except PetZarrError as exc:
-        print(f"petzarr {args.command}: {exc}", file=sys.stderr)
-        return 1
+    except Exception as exc:
+        said = None if debug else explain(exc)
+        if said is None:
+            raise
+        message, code = said
+        print(f"petzarr {args.command}: {message}", file=sys.stderr)
+        return code
 
 
 if __name__ == "__main__":

@@ -54,3 +54,21 @@ def test_deploy_readme_recipe_starts_dask_workers_without_the_trim_setting(tmp_p
     env = {"DASK_CONFIG": str(tmp_path / "dask")}
     with cli_cluster(tmp_path, workers=1, env=env) as address, Client(address) as client:
         assert list(client.run(os.getenv, TRIM).values()) == [None]
+
+
+def test_a_taken_dashboard_port_is_no_fault(capsys):
+    import socket
+    import warnings
+
+    with socket.socket() as taken:  # the port distributed would otherwise try first
+        taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            taken.bind(("127.0.0.1", 8787))
+        except OSError:
+            pass  # somebody holds it already: the same situation
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            with Run(workers=1).connect():
+                pass
+    assert not [w for w in caught if "already in use" in str(w.message)]
+    assert "Dask dashboard: http://" in capsys.readouterr().err

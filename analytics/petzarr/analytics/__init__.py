@@ -6,6 +6,9 @@ The drivers and the table functions users call are re-exported here, loaded on f
 
     from petzarr.analytics import cohort_stats
     run = cohort_stats("s3://bucket/cohort", anon=True)
+
+``import petzarr.analytics.accessor`` registers ``ds.petzarr`` on xarray Datasets (label
+masks and statistics by name, :class:`~petzarr.analytics.accessor.PetzarrAccessor`).
 """
 
 from importlib import import_module
@@ -14,6 +17,7 @@ from typing import Any
 _EXPORTS = {
     "CohortRun": "drivers",
     "PatlakRun": "drivers",
+    "PetzarrAccessor": "accessor",
     "cohort_input_functions": "drivers",
     "cohort_norms": "drivers",
     "cohort_patlak": "drivers",
@@ -22,6 +26,7 @@ _EXPORTS = {
     "patlak_from_files": "tables",
     "patlak_table": "tables",
     "read_input_function": "tables",
+    "wide_table": "tables",
 }
 
 __all__ = sorted(_EXPORTS)

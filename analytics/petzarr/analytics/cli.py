@@ -376,8 +376,50 @@ def _register_stats(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-median", action="store_true", help="skip the exact median")
     p.add_argument("--no-peak", action="store_true", help="skip the SUVpeak sphere search")
     p.add_argument("--subjects", type=_ids, help="comma-separated subject ids (default all)")
+    p.add_argument(
+        "--wide",
+        action="store_true",
+        help="one row per subject, a column per map/label/statistic (organs/liver/SUV Mean; "
+        "eroded: organs/liver/e1/SUV Mean), as TotalSegmentator's statistics are read",
+    )
     _add_run_args(p)
     p.set_defaults(run=_stats)
+
+
+# the statistics a printed summary shows: in the group's unit (PET ... [Bq/mL], CT ... [HU])
+# and, for PET, as SUV
+_SUMMARY_STATISTICS = ("Mean", "Max", "Peak")
+
+
+def _stats_summary_columns(table: pd.DataFrame) -> list[str]:
+    """Value columns of the printed summary: the volume, the unit columns, the SUVs (those
+    not all NaN: no Peak column after --no-peak)."""
+    unit = [
+        c
+        for s in _SUMMARY_STATISTICS
+        for c in table.columns
+        if c.startswith(("PET ", "CT ")) and c.endswith("]") and c.split(" ")[1] == s
+    ]
+    suv = [f"SUV {s}" for s in _SUMMARY_STATISTICS if f"SUV {s}" in table]
+    return [c for c in ("Volume [mL]", *unit, *suv) if c in table and table[c].notna().any()]
+
+
+def _stats_summary(table: pd.DataFrame, wide: bool) -> str:
+    """The long table's key and summary columns, or the wide table's, one row per column."""
+    shown = _stats_summary_columns(table)
+    if not wide:
+        keys = ["Subject", "Task", "Label Name", "Erosion Iterations"]
+        return table[[c for c in (*keys, *shown) if c in table]].to_string(max_rows=40)
+    from petzarr.analytics.tables.wide import wide_table
+
+    spread = wide_table(table).set_index("Subject")
+    # match the ends: statistic names hold a "/" of their own (PET Mean [Bq/mL])
+    picked = [c for c in spread.columns if c.endswith(tuple(f"/{s}" for s in shown))]
+    head = (
+        f"wide table: {len(spread)} subjects x {spread.shape[1]} columns; shown: "
+        f"{', '.join(shown)} (-o writes every column)"
+    )
+    return head + "\n" + spread[picked].T.to_string(max_rows=40)
 
 
 def _stats(args: argparse.Namespace) -> int:
@@ -399,23 +441,14 @@ def _stats(args: argparse.Namespace) -> int:
     table = run.table
     n_subjects = table["Subject"].nunique() if len(table) else 0
     if args.output:
+        if args.wide:
+            from petzarr.analytics.tables.wide import wide_table
+
+            table = wide_table(table)
         write_table(table, args.output)
-        print(f"{len(table)} rows for {n_subjects} subjects -> {args.output}")
+        shape = f" x {table.shape[1]} columns" if args.wide else ""
+        print(f"{len(table)} rows{shape} for {n_subjects} subjects -> {args.output}")
     elif len(table):
-        cols = [
-            c
-            for c in (
-                "Subject",
-                "Task",
-                "Label Name",
-                "Erosion Iterations",
-                "Volume [mL]",
-                "SUV Mean",
-                "SUV Max",
-                "SUV Peak",
-            )
-            if c in table
-        ]
-        print(table[cols].to_string(max_rows=40))
+        print(_stats_summary(table, args.wide))
     print(f"{n_subjects} subjects done, {len(run.failed)} failed")
     return run.exit_code

@@ -9,7 +9,7 @@ from typing import Any
 from petzarr.cohort.errors import InvalidInputError
 from petzarr.cohort.layout import group_name
 
-__all__ = ["dump_labels", "parse_labels"]
+__all__ = ["dump_labels", "load_labels", "parse_labels"]
 
 LabelTables = dict[str, dict[int, str]]
 
@@ -52,3 +52,12 @@ def _parse_table(table: Mapping[str, Any], *, where: str) -> dict[int, str]:
 def dump_labels(labels: LabelTables) -> str:
     """``labels.json`` text of the cohort format: ``{group: {"id": name}}``."""
     return json.dumps({g: {str(k): v for k, v in t.items()} for g, t in labels.items()}, indent=2)
+
+
+def load_labels(f: Any, *, where: str) -> LabelTables:
+    """Parse an open ``labels.json`` file; a file that is not JSON names itself."""
+    try:
+        table = json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InvalidInputError(f"{where}: not valid JSON ({exc})") from None
+    return parse_labels(table, where=where)

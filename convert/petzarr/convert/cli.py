@@ -178,4 +178,8 @@ def _demo(args: argparse.Namespace) -> int:
     subject = cohort.subjects[0]
     print(f"\nxarray.open_zarr('{dest}/subjects/{subject}.zarr', group='pet'):")
     print(cohort.open(subject, "pet"))
+    print("\nnext:")
+    print(f"  petzarr info {dest}                      what was made")
+    print(f"  petzarr stats {dest} -o stats.parquet    organ statistics, SUV/SUL")
+    print("  notebooks/                                the cohort in xarray, on a Dask cluster")
     return report.exit_code

@@ -11,6 +11,7 @@ from typing import Any
 
 from petzarr.cohort import layout
 from petzarr.cohort.config import get_float
+from petzarr.cohort.errors import InvalidInputError
 from petzarr.cohort.executor import Run
 from petzarr.cohort.index import update_index, write_report
 from petzarr.cohort.labels import dump_labels
@@ -80,9 +81,9 @@ def convert_cohort(
     --------
     >>> import tempfile
     >>> from petzarr.synth import write_enhance_cohort
+    >>> from petzarr.cohort.executor import Run
     >>> src, dst = tempfile.mkdtemp(), tempfile.mkdtemp()
     >>> _ = write_enhance_cohort(src, subjects=2, size="tiny", seed=1)
-    >>> from petzarr.cohort.executor import Run
     >>> report = convert_cohort(src, dst, run=Run(serial=True, progress=False))
     >>> report.counts["converted"], report.exit_code
     (2, 0)
@@ -97,6 +98,9 @@ def convert_cohort(
     dest_opts = (
         dict(dest_storage_options) if dest_storage_options is not None else storage_options(dest)
     )
+    fs, dest_path = filesystem(dest, dest_opts)
+    if fs.isfile(dest_path):
+        raise InvalidInputError(f"{dest}: is a file; DEST must be a folder or an s3:// prefix")
     cohort = read_source(source, src_opts, layout=layout_name, dynamic_root=dynamic_root)
     tasks = plan_conversion(
         cohort, dest, run_id=run_id, dest_options=dest_opts, subjects=subjects, options=options

@@ -227,7 +227,7 @@ def _voxels(ph):
     return [tuple(int(i) for i in v) for v in np.concatenate(picks)]
 
 
-def test_ki_map_equals_polyfit(noisy, noisy_ifs, tmp_path):
+def test_ki_map_equals_polyfit(noisy, noisy_ifs, tmp_path, capsys):
     root = tmp_path / "cohort"
     shutil.copytree(noisy[0], root)
     subject, ph = "sub-001", noisy[1]["sub-001"]
@@ -257,6 +257,12 @@ def test_ki_map_equals_polyfit(noisy, noisy_ifs, tmp_path):
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-9)
     # and the organ mean is near its truth
     assert abs(np.mean(values[ph.maps["total"] == 5]) / 0.01 - 1) < 0.05
+    # petzarr info shows the dynamic group, its frames and the map
+    assert main(["info", str(root)]) == 0
+    assert (
+        "pet_dynamic: (69, 65, 40, 30) at 4 x 4 x 4 mm, 69 frames over 70 min, Patlak Ki map"
+        in (capsys.readouterr().out)
+    )
 
     # a second map (t*) replaces the first; still one array, still consolidated
     attrs = write_ki_map(store_url(str(root), subject), input_function=noisy_ifs, t_star=25.0)

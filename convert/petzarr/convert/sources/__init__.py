@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from petzarr.cohort.errors import InvalidInputError
+from petzarr.cohort.errors import InvalidInputError, MissingSourceError
+from petzarr.cohort.storage import filesystem
 from petzarr.convert.plan import CohortSource
 from petzarr.convert.sources.enhance import is_enhance, read_enhance
 from petzarr.convert.sources.hedypet import is_hedypet, read_hedypet
@@ -29,6 +30,9 @@ def read_source(
     folders) is hedyPET, whose dynamic series may live under a second ``dynamic_root``.
     """
     options = dict(options or {})
+    fs, path = filesystem(uri, options)
+    if not fs.exists(path):
+        raise MissingSourceError(f"{uri}: does not exist")
     if layout == "manifest" or (layout is None and uri.lower().endswith(".csv")):
         found = "manifest"
     elif layout == "enhance" or (layout is None and is_enhance(uri, options)):

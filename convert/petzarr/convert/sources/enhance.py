@@ -10,14 +10,13 @@
 from __future__ import annotations
 
 import io
-import json
 import re
 from typing import Any
 
 import pandas as pd
 
 from petzarr.cohort.errors import InvalidInputError, MissingSourceError
-from petzarr.cohort.labels import parse_labels
+from petzarr.cohort.labels import load_labels
 from petzarr.cohort.layout import ENHANCE_GROUPS
 from petzarr.cohort.storage import filesystem, join
 from petzarr.convert.plan import CohortSource, SubjectSource
@@ -93,7 +92,7 @@ def read_enhance(uri: str, options: dict[str, Any] | None = None) -> CohortSourc
     if not fs.exists(labels_path):
         raise MissingSourceError(f"{join(uri, 'labels.json')}: missing; ENHANCE cohorts ship one")
     with fs.open(labels_path, "rb") as f:
-        labels = parse_labels(json.load(f), where=join(uri, "labels.json"))
+        labels = load_labels(f, where=join(uri, "labels.json"))
 
     files = case_files(uri, options)
     ct, pt = files.pop("CT"), files.pop("PT")

@@ -8,13 +8,12 @@ the manifest when there is one.
 from __future__ import annotations
 
 import io
-import json
 from typing import Any
 
 import pandas as pd
 
 from petzarr.cohort.errors import InvalidInputError
-from petzarr.cohort.labels import parse_labels
+from petzarr.cohort.labels import load_labels
 from petzarr.cohort.layout import SEG_PREFIX, group_name
 from petzarr.cohort.storage import filesystem, is_remote, join
 from petzarr.convert.plan import CohortSource, SubjectSource
@@ -62,7 +61,7 @@ def read_manifest(uri: str, options: dict[str, Any] | None = None) -> CohortSour
     labels_path = f"{path.rsplit('/', 1)[0]}/labels.json" if "/" in path else "labels.json"
     if fs.exists(labels_path):
         with fs.open(labels_path, "rb") as f:
-            labels = parse_labels(json.load(f), where=join(base, "labels.json"))
+            labels = load_labels(f, where=join(base, "labels.json"))
     return CohortSource(
         uri=uri, layout="manifest", subjects=subjects, labels=labels, options=options
     )
