@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -16,7 +18,11 @@ from distributed import Client
 
 @contextmanager
 def cli_cluster(
-    folder: Path, *, workers: int = 2, env: Mapping[str, str] | None = None
+    folder: Path,
+    *,
+    workers: int = 2,
+    env: Mapping[str, str] | None = None,
+    worker_args: Sequence[str] = (),
 ) -> Iterator[str]:
     """A scheduler and ``workers`` single-threaded workers (CLI defaults, a Nanny each) with
     their logs in ``folder``; yields the scheduler's address, stops every process after."""
@@ -34,6 +40,7 @@ def cli_cluster(
             stderr=subprocess.STDOUT,
             cwd=folder,
             env=environ,
+            start_new_session=True,  # its own process group, to stop whatever it started
         )
     ]
     try:
@@ -44,11 +51,20 @@ def cli_cluster(
         for log in logs[1:]:
             procs.append(
                 subprocess.Popen(
-                    [dask_cli, "worker", "--scheduler-file", str(info), "--nthreads", "1"],
+                    [
+                        dask_cli,
+                        "worker",
+                        "--scheduler-file",
+                        str(info),
+                        "--nthreads",
+                        "1",
+                        *worker_args,
+                    ],
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     cwd=folder,
                     env=environ,
+                    start_new_session=True,
                 )
             )
         with Client(scheduler_file=str(info)) as client:
@@ -59,6 +75,13 @@ def cli_cluster(
         for proc in reversed(procs):
             proc.terminate()
         for proc in procs:
-            proc.wait(timeout=30)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:  # e.g. a Nanny caught restarting its worker
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+            else:  # a worker process its Nanny left behind
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
         for log in logs:
             log.close()

@@ -129,6 +129,7 @@ def convert_cohort(
             update_index(dest, pending, dest_opts)
 
     collect(_converted(tasks, run or Run()))
+    swept = sweep_staging(dest, run_id, dest_opts)
 
     finished = datetime.now(UTC)
     order = {t.subject: i for i, t in enumerate(tasks)}
@@ -141,6 +142,7 @@ def convert_cohort(
         "started": started.isoformat(timespec="seconds"),
         "finished": finished.isoformat(timespec="seconds"),
         "counts": dict(Counter(r.status for r in results)),
+        "swept": swept,
         "subjects": [
             {
                 "subject": r.subject,
@@ -169,6 +171,31 @@ def _converted(tasks: list[SubjectTask], run: Run) -> Any:
                 error=out.failure.error,
                 traceback=out.failure.traceback,
             )
+
+
+def sweep_staging(dest: str, run_id: str, options: dict[str, Any]) -> list[str]:
+    """Delete what earlier runs left in ``staging/`` (a killed driver or worker); return it.
+
+    Every task of this run has ended by now, and each removes its own staging store on
+    failure; an entry of an earlier run is one whose writer is gone. (Two runs converting
+    into one DEST at once are not supported: the later would sweep the other's stores,
+    failing those subjects, never publishing them half-written.)
+    """
+    fs, root = filesystem(join(dest, layout.STAGING), options)
+    if not fs.exists(root):
+        return []
+    fs.invalidate_cache()
+    names = {path: path.rstrip("/").rsplit("/", 1)[-1] for path in fs.ls(root, detail=False)}
+    stale = [path for path, name in names.items() if _run_of(name) < run_id]
+    for path in stale:
+        fs.rm(path, recursive=True)
+    return sorted(names[path] for path in stale)
+
+
+def _run_of(name: str) -> str:
+    """The run id of a staging entry ``<id>.<run>.zarr`` ("" for anything else)."""
+    parts = name.rsplit(".", 2)
+    return parts[1] if len(parts) == 3 and parts[2] == "zarr" else ""
 
 
 def _write_labels(dest: str, labels: dict[str, dict[int, str]], options: dict[str, Any]) -> None:
