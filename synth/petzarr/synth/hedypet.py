@@ -71,6 +71,7 @@ __all__ = [
     "draw_hedy_subject",
     "hedy_paths",
     "pet_sidecar",
+    "write_dataset_files",
     "write_hedy_subject",
     "write_hedypet_cohort",
 ]
@@ -429,7 +430,13 @@ def _size(size: str) -> HedySize:
     return HEDY_SIZES[size]
 
 
-def _write_dataset_files(root: Path, specs: list[HedySpec], name: str) -> None:
+def write_dataset_files(
+    root: Path, participants: Sequence[tuple[str, int, str, float, float]], name: str
+) -> None:
+    """A hedyPET BIDS root's dataset files: description and ``participants.tsv``/``.json``.
+
+    ``participants`` holds ``(subject, age, sex, weight [kg], height [m])`` per subject.
+    """
     root.mkdir(parents=True, exist_ok=True)
     _write_json(
         root / "dataset_description.json",
@@ -440,7 +447,7 @@ def _write_dataset_files(root: Path, specs: list[HedySpec], name: str) -> None:
         },
     )
     rows = ["participant_id\tage\tsex\tweight\theight"]
-    rows += [f"{s.subject}\t{s.age}\t{s.sex}\t{s.weight_kg:g}\t{s.height_m:g}" for s in specs]
+    rows += [f"{s}\t{age}\t{sex}\t{kg:g}\t{m:g}" for s, age, sex, kg, m in participants]
     (root / "participants.tsv").write_text("\n".join(rows) + "\n")
     _write_json(
         root / "participants.json",
@@ -508,9 +515,10 @@ def write_hedypet_cohort(
     static = Path(static_root)
     dynamic = static if dynamic_root is None else Path(dynamic_root)
     specs = [draw_hedy_subject(i, seed=seed, size=size) for i in range(subjects)]
-    _write_dataset_files(static, specs, "static")
+    participants = [(s.subject, s.age, s.sex, s.weight_kg, s.height_m) for s in specs]
+    write_dataset_files(static, participants, "static")
     if dynamic != static:
-        _write_dataset_files(dynamic, specs, "dynamic")
+        write_dataset_files(dynamic, participants, "dynamic")
     seg_root = static / SEGMENTATIONS
     seg_root.mkdir(parents=True, exist_ok=True)
     _write_json(

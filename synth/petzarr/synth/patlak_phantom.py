@@ -48,7 +48,7 @@ from scipy.spatial import cKDTree
 from petzarr.cohort.errors import InvalidInputError
 from petzarr.cohort.grid import Grid
 from petzarr.cohort.storage import filesystem, is_remote
-from petzarr.synth.hedypet import SEGMENTATIONS, hedy_paths, pet_sidecar
+from petzarr.synth.hedypet import SEGMENTATIONS, hedy_paths, pet_sidecar, write_dataset_files
 from petzarr.synth.kinetics import HEDYPET_FRAMING, STATIC_WINDOW
 from petzarr.synth.niftiio import NiftiSlabWriter, Orientation
 from petzarr.synth.totalseg import write_label_table
@@ -420,29 +420,12 @@ def write_patlak_subject(
 
 
 def _write_dataset_files(root: Path, phantoms: Sequence[PatlakPhantom], name: str) -> None:
-    root.mkdir(parents=True, exist_ok=True)
-    _write_json(
-        root / "dataset_description.json",
-        {
-            "Name": f"hedyPET layout, synthetic Patlak phantom ({name})",
-            "BIDSVersion": "1.9.0",
-            "DatasetType": "raw",
-        },
-    )
-    rows = ["participant_id\tage\tsex\tweight\theight"]
-    for ph in phantoms:
-        m = ph.metadata
-        rows.append(f"{ph.subject}\t{m['age']}\t{m['sex']}\t{m['weight']:g}\t{m['height']:g}")
-    (root / "participants.tsv").write_text("\n".join(rows) + "\n")
-    _write_json(
-        root / "participants.json",
-        {
-            "age": {"Description": "age at the scan", "Units": "year"},
-            "sex": {"Description": "sex", "Levels": {"M": "male", "F": "female"}},
-            "weight": {"Description": "body weight", "Units": "kg"},
-            "height": {"Description": "body height", "Units": "m"},
-        },
-    )
+    rows = [
+        (ph.subject, m["age"], m["sex"], m["weight"], m["height"])
+        for ph in phantoms
+        for m in [ph.metadata]
+    ]
+    write_dataset_files(root, rows, f"Patlak phantom, {name}")
 
 
 def _upload(local: Path, url: str, options: Mapping[str, Any] | None) -> None:
