@@ -72,3 +72,9 @@ def test_a_taken_dashboard_port_is_no_fault(capsys):
                 pass
     assert not [w for w in caught if "already in use" in str(w.message)]
     assert "Dask dashboard: http://" in capsys.readouterr().err
+
+
+def test_cli_workers_start_with_the_trim_setting_petzarr_tasks_work_around(cli_cluster):
+    # the premise of petzarr.cohort.allocator: `dask worker` (its Nanny) sets it
+    with Client(cli_cluster) as client:
+        assert set(client.run(os.getenv, TRIM).values()) == {"65536"}
