@@ -92,7 +92,7 @@ def check_subject(
     store = local_copy(cohort.store_url(subject), storage_options or {})
     root = zarr.open_group(str(store), mode="r")
     meta = root.attrs["petzarr"]
-    assert meta["format_version"] == 1 and meta["subject"] == subject
+    assert meta["format_version"] == 2 and meta["subject"] == subject
     assert set(meta["sources"]) == {"ct", "pet"} | {g.array for g in ENHANCE_GROUPS}
     for source in meta["sources"].values():
         assert len(source["sha256"]) == 64 and source["size"] > 0

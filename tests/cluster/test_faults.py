@@ -59,15 +59,12 @@ def _busy_worker(client: Client, prefix: str = "convert-", timeout: float = 120)
 
 
 def _settled(dest: Path, quiet_s: float = 3.0) -> list[str]:
-    """The published subjects, once nothing has been written for ``quiet_s`` seconds."""
-    seen: tuple = ()
+    """The subjects with a store written, once nothing has changed for ``quiet_s`` seconds."""
+    seen: list = []
     while True:
-        now = (
-            sorted(p.name.removesuffix(".zarr") for p in (dest / "subjects").iterdir()),
-            sorted(p.name for p in (dest / "staging").iterdir()),
-        )
-        if now == seen and not now[1]:
-            return now[0]
+        now = sorted(str(p.relative_to(dest)) for p in dest.glob("subjects/*/*.zarr/**/*"))
+        if now == seen:
+            return sorted({p.split("/")[1] for p in now})
         seen = now
         time.sleep(quiet_s)
 
@@ -80,8 +77,8 @@ def _report(dest: Path) -> dict:
 def _published_once(dest: Path, subjects: list[str]) -> None:
     index = read_index(str(dest))
     assert sorted(index["subject"]) == subjects and index["subject"].is_unique
-    assert sorted(p.name for p in (dest / "subjects").iterdir()) == [f"{s}.zarr" for s in subjects]
-    assert not list((dest / "staging").iterdir())  # nothing half-written left behind
+    stores = sorted(p.relative_to(dest).as_posix() for p in dest.glob("subjects/*/*.zarr"))
+    assert stores == sorted(index["store"])  # one version each: nothing half-written or stale
 
 
 def test_a_worker_killed_mid_subject_loses_nothing(source, tmp_path):

@@ -48,7 +48,9 @@ def test_index_labels_and_report(converted):
     _source, dest, report = converted
     index = pd.read_parquet(dest / "index.parquet")
     assert list(index["subject"]) == ["0001", "0002", "0003"]
-    assert set(index["store"]) == {f"subjects/{s}.zarr" for s in index["subject"]}
+    run = json.loads(Path(report.report_url).read_text())["run_id"]
+    assert list(index["store"]) == [f"subjects/{s}/{run}.zarr" for s in index["subject"]]
+    assert set(index["format_version"]) == {2}
     for col in ("Age", "Sex", "Weight [kg]", "Height [m]", "Data-Source", "Licence"):
         assert col in index.columns
     labels = json.loads((dest / "labels.json").read_text())
@@ -57,7 +59,9 @@ def test_index_labels_and_report(converted):
     )  # 130 less brain and skull
     body = json.loads(Path(report.report_url).read_text())
     assert [s["status"] for s in body["subjects"]] == ["converted"] * 3
-    assert not any((dest / "staging").glob("*"))  # nothing half-written is left behind
+    assert not (dest / "staging").exists()  # format 2 stages nothing
+    stores = sorted(p.relative_to(dest).as_posix() for p in dest.glob("subjects/*/*.zarr"))
+    assert stores == sorted(index["store"])  # one version each, nothing half-written
 
 
 def test_xarray_groupby_route(converted):

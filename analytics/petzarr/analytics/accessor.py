@@ -239,7 +239,7 @@ class PetzarrAccessor:
             return subject
         source = str(self._ds.encoding.get("source", ""))
         # the store's folder name, as petzarr.cohort.subject.open_subject names a subject
-        return source.rstrip("/").rsplit("/", 1)[-1].removesuffix(".zarr")
+        return layout.store_subject(source)
 
 
 def _label_table(attrs: Mapping[str, Any]) -> dict[int, str]:

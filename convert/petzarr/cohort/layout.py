@@ -1,4 +1,4 @@
-"""Names of cohort format version 1: where things live in a cohort and in a subject store.
+"""Names of cohort format version 2: where things live in a cohort and in a subject store.
 
 This module is the format's vocabulary; ``docs/format.md`` is its specification.
 """
@@ -9,13 +9,13 @@ import re
 from dataclasses import dataclass
 from typing import Final
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: run-unique store paths, the index as commit point
 
 INDEX = "index.parquet"
 LABELS = "labels.json"
 REPORTS = "reports"
 SUBJECTS = "subjects"
-STAGING = "staging"
+STAGING = "staging"  # format 1 only: where stores were built before a move
 
 #: Index columns the converter writes about the store itself; every other column is the
 #: subject's metadata.
@@ -98,6 +98,40 @@ def group_name(key: str) -> str:
     return re.sub(r"[^0-9a-z]+", "_", k).strip("_")
 
 
-def subject_store(subject: str) -> str:
-    """Path of a subject's store relative to the cohort root."""
-    return f"{SUBJECTS}/{subject}.zarr"
+def subject_store(subject: str, run_id: str) -> str:
+    """Path, relative to the cohort root, of the store run ``run_id`` writes for ``subject``.
+
+    Every run writes a subject afresh to a path of its own, so publishing is one index
+    write, never a copy; the index's ``store`` column says which version is published.
+
+    >>> subject_store("0001", "20261207T061720161488Z")
+    'subjects/0001/20261207T061720161488Z.zarr'
+    """
+    return f"{SUBJECTS}/{subject}/{run_id}.zarr"
+
+
+def subject_versions(subject: str) -> str:
+    """The folder, relative to the cohort root, of every version of a subject's store."""
+    return f"{SUBJECTS}/{subject}"
+
+
+def version_run(path: str) -> str:
+    """The run id of a store path ``.../<run>.zarr`` of format 2, else ``""``.
+
+    >>> version_run("subjects/0001/20261207T061720161488Z.zarr"), version_run("subjects/0001.zarr")
+    ('20261207T061720161488Z', '')
+    """
+    parts = path.rstrip("/").split("/")
+    if len(parts) < 3 or parts[-3] != SUBJECTS or not parts[-1].endswith(".zarr"):
+        return ""
+    return parts[-1].removesuffix(".zarr")
+
+
+def store_subject(path: str) -> str:
+    """The subject id a store path names: ``subjects/<id>/<run>.zarr`` or ``<id>.zarr``.
+
+    >>> store_subject("s3://b/subjects/0001/20261207T061720161488Z.zarr"), store_subject("2.zarr")
+    ('0001', '2')
+    """
+    parts = path.rstrip("/").rsplit("/", 2)
+    return parts[-2] if version_run(path) else parts[-1].removesuffix(".zarr")

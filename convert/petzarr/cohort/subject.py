@@ -266,12 +266,13 @@ def open_subject(
 ) -> SubjectStore:
     """Open the subject store at URL ``store`` (an open :class:`SubjectStore` passes through).
 
-    The subject id is the store's ``petzarr.subject`` attribute, else its folder name.
+    The subject id is the store's ``petzarr.subject`` attribute, else its path's
+    (``subjects/<id>/<run>.zarr``, or ``subjects/<id>.zarr`` in format 1).
     """
     if isinstance(store, SubjectStore):
         return store
     options = dict(storage_options or {})
-    name = store.rstrip("/").rsplit("/", 1)[-1].removesuffix(".zarr")
+    name = layout.store_subject(store)
     try:
         root = zarr.open_group(
             zarr_store(store, options, read_only=True),

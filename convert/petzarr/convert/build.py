@@ -11,7 +11,8 @@ Order of work:
    so at most two volumes are in memory at once;
 3. the dynamic series, streamed slab by slab into ``pet_dynamic`` (a few slabs in memory).
 
-Nothing here knows about staging, verification or publication: see
+Then :func:`seal_store`, once the store is verified, writes the root attributes and the
+consolidated metadata. Nothing here knows about verification or publication: see
 :mod:`petzarr.convert.writer`.
 """
 
@@ -45,17 +46,18 @@ from petzarr.convert.nifti import Grid, NiftiVolume, read_nifti
 from petzarr.convert.plan import SubjectSource, SubjectTask
 from petzarr.convert.resample import resample_nearest
 
-__all__ = ["StagedStore", "input_files", "pet_units", "write_store"]
+__all__ = ["StagedStore", "input_files", "pet_units", "seal_store", "write_store"]
 
 SIDECAR_PREFIX = "sidecar_"
 
 
 @dataclass(frozen=True)
 class StagedStore:
-    """What :func:`write_store` wrote: the index row, the sources read, each array's CRC32."""
+    """What :func:`write_store` wrote: the index row, sources, metadata, each array's CRC32."""
 
     row: dict[str, Any]
     sources: dict[str, SourceFile]
+    metadata: dict[str, Any]
     crcs: dict[str, int]  # "group/array" -> CRC32 of its C-order bytes
 
 
@@ -138,12 +140,24 @@ def write_store(task: SubjectTask, url: str) -> StagedStore:
         sources[layout.PET_DYNAMIC_GROUP] = source
 
     dynamic_shape = dynamic.series.shape if dynamic else None
-    row = _index_row(src, metadata, ct_grid, pet_grid, dynamic_shape)
-    root.attrs.update(subject_attrs(src.subject, sources=sources, metadata=metadata, index_row=row))
+    row = _index_row(task, metadata, ct_grid, pet_grid, dynamic_shape)
+    return StagedStore(row=row, sources=sources, metadata=metadata, crcs=crcs)
+
+
+def seal_store(task: SubjectTask, url: str, staged: StagedStore) -> None:
+    """Write the root attributes and consolidate the metadata: the store's last write.
+
+    Done after verification, so a store whose root names its ``index_row`` is complete
+    and verified (a re-run may adopt it: :func:`petzarr.convert.writer.convert_subject`).
+    """
+    root = zarr.open_group(zarr_store(url, task.dest_options), mode="r+")
+    attrs = subject_attrs(
+        task.subject, sources=staged.sources, metadata=staged.metadata, index_row=staged.row
+    )
+    root.attrs.update(attrs)
     with warnings.catch_warnings():  # consolidated metadata is not in the v3 spec yet; we want it
         warnings.simplefilter("ignore", category=UserWarning)
         zarr.consolidate_metadata(root.store)
-    return StagedStore(row=row, sources=sources, crcs=crcs)
 
 
 @dataclass(frozen=True)
@@ -293,15 +307,16 @@ def _check_same_grid(seg: Grid, ct: Grid, uri: str, src: SubjectSource) -> None:
 
 
 def _index_row(
-    src: SubjectSource,
+    task: SubjectTask,
     metadata: dict[str, Any],
     ct: Grid,
     pet: Grid,
     dynamic_shape: tuple[int, ...] | None,
 ) -> dict[str, Any]:
+    src = task.source
     row: dict[str, Any] = {
         "subject": src.subject,
-        "store": layout.subject_store(src.subject),
+        "store": layout.subject_store(src.subject, task.run_id),
         "format_version": layout.FORMAT_VERSION,
         "converted_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "ct_shape": "x".join(map(str, ct.shape)),

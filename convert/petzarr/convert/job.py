@@ -13,10 +13,11 @@ from petzarr.cohort import layout
 from petzarr.cohort.config import get_float
 from petzarr.cohort.errors import InvalidInputError
 from petzarr.cohort.executor import Run
-from petzarr.cohort.index import update_index, write_report
+from petzarr.cohort.index import read_index, write_report
 from petzarr.cohort.labels import dump_labels
 from petzarr.cohort.storage import filesystem, join, storage_options
 from petzarr.convert.plan import ConvertOptions, SubjectTask, plan_conversion
+from petzarr.convert.publish import commit, sweep_staging
 from petzarr.convert.sources import read_source
 from petzarr.convert.writer import SubjectResult, run_task
 
@@ -102,34 +103,43 @@ def convert_cohort(
     if fs.isfile(dest_path):
         raise InvalidInputError(f"{dest}: is a file; DEST must be a folder or an s3:// prefix")
     cohort = read_source(source, src_opts, layout=layout_name, dynamic_root=dynamic_root)
+    index = read_index(dest, dest_opts)
     tasks = plan_conversion(
-        cohort, dest, run_id=run_id, dest_options=dest_opts, subjects=subjects, options=options
+        cohort,
+        dest,
+        run_id=run_id,
+        dest_options=dest_opts,
+        subjects=subjects,
+        options=options,
+        published=dict(zip(index["subject"], index["store"], strict=True)),
     )
     _write_labels(dest, cohort.labels, dest_opts)
 
     results: list[SubjectResult] = []
-    pending: list[dict[str, Any]] = []  # published rows not yet in the index
+    pending: list[dict[str, Any]] = []  # new versions not yet in the index
+    deleted: list[str] = []
+    published = {t.subject: t.published for t in tasks}
     last_flush = time.monotonic()
     flush_s = get_float("index.flush_s", minimum=0.0)
 
     def collect(stream: Any) -> None:
         # The index is rewritten at most every index.flush_s seconds (one put each time); a
-        # crash between flushes loses nothing, as a re-run finds the published stores.
+        # crash between flushes loses nothing: a re-run adopts the sealed versions it finds.
         nonlocal last_flush
         try:
             for result in stream:
                 results.append(result)
-                if result.status != "failed":
+                if result.status != "failed" and result.row["store"] != published[result.subject]:
                     pending.append(result.row)
                 if pending and time.monotonic() - last_flush > flush_s:
-                    update_index(dest, pending, dest_opts)
+                    deleted.extend(commit(dest, pending, dest_opts, run_id))
                     pending.clear()
                     last_flush = time.monotonic()
         finally:
-            update_index(dest, pending, dest_opts)
+            deleted.extend(commit(dest, pending, dest_opts, run_id))
 
     collect(_converted(tasks, run or Run()))
-    swept = sweep_staging(dest, run_id, dest_opts)
+    swept = sweep_staging(dest, dest_opts)
 
     finished = datetime.now(UTC)
     order = {t.subject: i for i, t in enumerate(tasks)}
@@ -142,7 +152,8 @@ def convert_cohort(
         "started": started.isoformat(timespec="seconds"),
         "finished": finished.isoformat(timespec="seconds"),
         "counts": dict(Counter(r.status for r in results)),
-        "swept": swept,
+        "swept": swept,  # format-1 leftovers in staging/
+        "deleted": deleted,  # versions the index no longer names (replaced or abandoned)
         "subjects": [
             {
                 "subject": r.subject,
@@ -171,31 +182,6 @@ def _converted(tasks: list[SubjectTask], run: Run) -> Any:
                 error=out.failure.error,
                 traceback=out.failure.traceback,
             )
-
-
-def sweep_staging(dest: str, run_id: str, options: dict[str, Any]) -> list[str]:
-    """Delete what earlier runs left in ``staging/`` (a killed driver or worker); return it.
-
-    Every task of this run has ended by now, and each removes its own staging store on
-    failure; an entry of an earlier run is one whose writer is gone. (Two runs converting
-    into one DEST at once are not supported: the later would sweep the other's stores,
-    failing those subjects, never publishing them half-written.)
-    """
-    fs, root = filesystem(join(dest, layout.STAGING), options)
-    if not fs.exists(root):
-        return []
-    fs.invalidate_cache()
-    names = {path: path.rstrip("/").rsplit("/", 1)[-1] for path in fs.ls(root, detail=False)}
-    stale = [path for path, name in names.items() if _run_of(name) < run_id]
-    for path in stale:
-        fs.rm(path, recursive=True)
-    return sorted(names[path] for path in stale)
-
-
-def _run_of(name: str) -> str:
-    """The run id of a staging entry ``<id>.<run>.zarr`` ("" for anything else)."""
-    parts = name.rsplit(".", 2)
-    return parts[1] if len(parts) == 3 and parts[2] == "zarr" else ""
 
 
 def _write_labels(dest: str, labels: dict[str, dict[int, str]], options: dict[str, Any]) -> None:

@@ -7,6 +7,7 @@ A source reader (ENHANCE layout, manifest, ...) produces a :class:`CohortSource`
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,6 +78,7 @@ class SubjectTask:
     source_options: dict[str, Any] = field(default_factory=dict)
     dest_options: dict[str, Any] = field(default_factory=dict)
     options: ConvertOptions = field(default_factory=ConvertOptions)
+    published: str = ""  # the store the index names for this subject now ("" if none)
 
     @property
     def subject(self) -> str:
@@ -91,8 +93,12 @@ def plan_conversion(
     dest_options: dict[str, Any] | None = None,
     subjects: list[str] | None = None,
     options: ConvertOptions | None = None,
+    published: Mapping[str, str] | None = None,
 ) -> list[SubjectTask]:
-    """One task per selected subject, in the source's order."""
+    """One task per selected subject, in the source's order.
+
+    ``published`` maps subjects to the store path the cohort's index names for them now.
+    """
     chosen = cohort.subjects
     if subjects:
         known = {s.subject for s in cohort.subjects}
@@ -110,6 +116,7 @@ def plan_conversion(
             source_options=dict(cohort.options),
             dest_options=dict(dest_options or {}),
             options=options or ConvertOptions(),
+            published=(published or {}).get(s.subject, ""),
         )
         for s in chosen
     ]

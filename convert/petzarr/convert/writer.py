@@ -1,9 +1,10 @@
 """Converting one subject: the whole per-subject job in one plain function.
 
-:func:`convert_subject` writes ``subjects/<id>.zarr`` from a subject's files: built under
-``staging/`` (:mod:`petzarr.convert.build`), read back and checked, then moved into place.
-It raises on any problem; :func:`run_task` wraps it into a :class:`SubjectResult` so an
-executor can carry on with the other subjects. Nothing here knows about Dask.
+:func:`convert_subject` writes ``subjects/<id>/<run>.zarr`` from a subject's files: built
+(:mod:`petzarr.convert.build`), read back and checked, then sealed; the driver publishes it
+with its index row (:mod:`petzarr.convert.publish`), so nothing is ever copied. It raises
+on any problem; :func:`run_task` wraps it into a :class:`SubjectResult` so an executor
+can carry on with the other subjects. Nothing here knows about Dask.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from petzarr.cohort.metadata import SourceFile
 from petzarr.cohort.storage import filesystem, join, zarr_store
 from petzarr.cohort.zarr_frames import frames_crc
 from petzarr.cohort.zarr_io import array_crc
-from petzarr.convert.build import SIDECAR_PREFIX, input_files, pet_units, write_store
+from petzarr.convert.build import SIDECAR_PREFIX, input_files, pet_units, seal_store, write_store
 from petzarr.convert.nifti import source_file
 from petzarr.convert.plan import SubjectTask
 
@@ -86,10 +87,14 @@ def _describe(exc: BaseException) -> str:
 
 
 def convert_subject(task: SubjectTask) -> SubjectResult:
-    """Convert one subject into ``<dest>/subjects/<id>.zarr`` and return its index row.
+    """Write run ``task.run_id``'s version of a subject's store and return its index row.
 
-    Skips the subject (status ``skipped``) when a published store exists whose recorded
-    sources match the current ones, unless ``task.options.overwrite``.
+    The subject is ``skipped`` when a complete version with the current sources exists —
+    the one the index names, else (a run killed before its index caught up) the newest
+    sealed one — unless ``task.options.overwrite``. Otherwise it is written to its own
+    path (:func:`~petzarr.cohort.layout.subject_store`), verified, then sealed; the driver
+    publishes it by writing its row to the index. On any failure the new version is
+    deleted: nothing half-written is left behind.
     """
     start = time.perf_counter()
     src = task.source
@@ -99,24 +104,23 @@ def convert_subject(task: SubjectTask) -> SubjectResult:
         raise MissingSourceError(f"subject {src.subject}: no {', '.join(missing)} in the source")
     current = {role: _listed(task, role, str(uri)) for role, uri in inputs.items()}
 
-    final = join(task.dest, layout.subject_store(src.subject))
     if not task.options.overwrite:
-        published = _published_attrs(final, task.dest_options)
-        if published is not None and _same_sources(published, current):
-            return SubjectResult(src.subject, "skipped", row=published["index_row"])
+        for store in _complete_versions(task):
+            published = _published_attrs(join(task.dest, store), task.dest_options)
+            if published is not None and _same_sources(published, current):
+                return SubjectResult(src.subject, "skipped", row=published["index_row"])
 
-    staging = join(task.dest, layout.STAGING, f"{src.subject}.{task.run_id}.zarr")
-    fs, staging_path = filesystem(staging, task.dest_options)
-    if fs.exists(staging_path):
-        fs.rm(staging_path, recursive=True)
+    url = join(task.dest, layout.subject_store(src.subject, task.run_id))
+    fs, path = filesystem(url, task.dest_options)
+    if fs.exists(path):  # an earlier attempt of this run, on a worker that was lost
+        fs.rm(path, recursive=True)
     try:
-        staged = write_store(task, staging)
-        _verify(staging, task, staged.crcs)
+        staged = write_store(task, url)
+        _verify(url, task, staged.crcs)
+        seal_store(task, url, staged)
     except BaseException:
-        if fs.exists(staging_path):
-            fs.rm(staging_path, recursive=True)  # never leave a half-written store behind
+        _remove(fs, path)  # never leave a half-written store behind
         raise
-    _publish(staging, final, task)
     return SubjectResult(
         src.subject,
         "converted",
@@ -124,6 +128,31 @@ def convert_subject(task: SubjectTask) -> SubjectResult:
         seconds=time.perf_counter() - start,
         bytes_read=sum(s.size for s in staged.sources.values()),
     )
+
+
+def _remove(fs: Any, path: str) -> None:
+    """Delete a version, and its subject's folder when that is left empty (local disk)."""
+    fs.invalidate_cache()
+    if fs.exists(path):
+        fs.rm(path, recursive=True)
+    folder = path.rstrip("/").rsplit("/", 1)[0]
+    if isinstance(fs, LocalFileSystem) and fs.exists(folder) and not fs.ls(folder):
+        fs.rmdir(folder)
+
+
+def _complete_versions(task: SubjectTask) -> list[str]:
+    """Store paths that may hold the subject: the indexed one, else sealed ones, newest first."""
+    if task.published:
+        return [task.published]
+    fs, folder = filesystem(
+        join(task.dest, layout.subject_versions(task.subject)), task.dest_options
+    )
+    try:
+        names = [p.rstrip("/").rsplit("/", 1)[-1] for p in fs.ls(folder, detail=False)]
+    except FileNotFoundError:
+        return []
+    runs = sorted((n.removesuffix(".zarr") for n in names if n.endswith(".zarr")), reverse=True)
+    return [layout.subject_store(task.subject, run) for run in runs if run < task.run_id]
 
 
 def _published_attrs(final: str, options: dict[str, Any]) -> dict[str, Any] | None:
@@ -144,21 +173,22 @@ def _same_sources(published: dict[str, Any], current: dict[str, SourceFile]) -> 
     )
 
 
-def _verify(staging: str, task: SubjectTask, crcs: dict[str, int]) -> None:
-    """Read the staged store back and compare every image and label array's CRC32.
+def _verify(url: str, task: SubjectTask, crcs: dict[str, int]) -> None:
+    """Read the new store back and compare every image and label array's CRC32.
 
     4D arrays are read frame by frame (:func:`~petzarr.cohort.zarr_frames.frames_crc`), as
-    they were written.
+    they were written. The metadata is not consolidated yet: each array's is read.
     """
     root = zarr.open_group(
-        zarr_store(staging, task.dest_options, read_only=True), mode="r", use_consolidated=True
+        zarr_store(url, task.dest_options, read_only=True), mode="r", use_consolidated=False
     )
     for path, expected in crcs.items():
-        array = root[path]
+        try:
+            array = root[path]
+        except KeyError:
+            array = None
         if not isinstance(array, zarr.Array):
-            raise VerificationError(
-                f"subject {task.subject}: {path} is missing from the staged store"
-            )
+            raise VerificationError(f"subject {task.subject}: {path} is missing from the new store")
         threads = task.options.write_threads
         found = (frames_crc if array.ndim == 4 else array_crc)(array, threads=threads)
         if found != expected:
@@ -166,22 +196,3 @@ def _verify(staging: str, task: SubjectTask, crcs: dict[str, int]) -> None:
                 f"subject {task.subject}: {path} read back differently from what was written "
                 f"(crc32 {found:#010x} != {expected:#010x}); the store was not published"
             )
-
-
-def _publish(staging: str, final: str, task: SubjectTask) -> None:
-    """Move the verified store into place, replacing an older version of the subject."""
-    fs, staging_path = filesystem(staging, task.dest_options)
-    _, final_path = filesystem(final, task.dest_options)
-    fs.invalidate_cache()  # zarr wrote through another handle: listings here may be stale
-    if fs.exists(final_path):
-        fs.rm(final_path, recursive=True)
-    if isinstance(fs, LocalFileSystem):
-        fs.makedirs(final_path.rsplit("/", 1)[0], exist_ok=True)
-        fs.mv(staging_path, final_path, recursive=True)  # one rename
-    else:  # object stores have no rename: copy every object, then drop the staged ones
-        files = fs.find(staging_path)
-        fs.copy(files, [final_path + f.removeprefix(staging_path) for f in files])
-        fs.rm(staging_path, recursive=True)
-    fs.invalidate_cache()
-    if not fs.exists(f"{final_path}/zarr.json"):
-        raise PetZarrError(f"subject {task.subject}: could not move {staging} to {final}")

@@ -168,7 +168,7 @@ def test_denominators_from_the_truth(converted, table):
 def test_pet_units_are_the_stored_attribute(converted, table):
     dest, _, _ = converted
     for subject, units in zip(table["Subject"], table["PET Units"]):
-        stored = zarr.open_group(f"{dest}/subjects/{subject}.zarr", mode="r")["pet/pet"]
+        stored = zarr.open_group(store_url(dest, subject), mode="r")["pet/pet"]
         assert units == stored.attrs["units"]
 
 
@@ -240,7 +240,7 @@ def test_unknown_subject_and_bad_options_are_refused(converted):
     with pytest.raises(InvalidInputError, match="not in the index"):
         cohort_norms(dest, subjects=["0001", "9999"], run=Run(serial=True, progress=False))
     with pytest.raises(InvalidInputError, match="subject 42: no subject store"):
-        subject_norms(store_url(dest, "42"))
+        subject_norms(f"{dest}/subjects/42/20261207T000000000000Z.zarr")
     with pytest.raises(InvalidInputError, match="half_life_s"):
         cohort_norms(dest, run=Run(serial=True, progress=False), half_life_s=-1.0)
 
@@ -271,7 +271,7 @@ def test_a_broken_store_fails_alone(converted, table, tmp_path):
     dest, _, _ = converted
     broken = tmp_path / "cohort"
     shutil.copytree(dest, broken)
-    (broken / "subjects" / "0002.zarr" / "zarr.json").unlink()
+    (Path(store_url(broken, "0002")) / "zarr.json").unlink()
     out = cohort_norms(str(broken), run=Run(serial=True, progress=False))
     assert out["Subject"].tolist() == ["0001", "0002", "0003"]
     assert out["Failed"].tolist() == [False, True, False]
@@ -370,7 +370,7 @@ def test_cli_exit_1_when_a_subject_fails(converted, tmp_path, capsys):
     assert "petzarr norms: subject 0001: failed: InvalidInputError: column 'Body Weight'" in err
     broken = tmp_path / "cohort"
     shutil.copytree(dest, broken)
-    (broken / "subjects" / "0001.zarr" / "zarr.json").unlink()
+    (Path(store_url(broken, "0001")) / "zarr.json").unlink()
     out_path = tmp_path / "n.parquet"
     code, out, err = _cli([str(broken), "--serial", "--no-progress", "-o", str(out_path)], capsys)
     assert code == 1 and "3 subject(s), 1 failed" in out and "subject 0001: failed" in err

@@ -138,7 +138,7 @@ def test_missing_aorta_names_the_subject(clean, tmp_path):
     shutil.copytree(clean[0], root)
     # the format writes every chunk, empty ones too (zarr reads the setting at open)
     with zarr.config.set({"array.write_empty_chunks": True}):
-        seg = zarr.open_array(root / "subjects/sub-002.zarr/pet_dynamic/seg_total", mode="r+")
+        seg = zarr.open_array(f"{store_url(root, 'sub-002')}/pet_dynamic/seg_total", mode="r+")
         data = seg[...]
         data[data == AORTA] = 0
         seg[...] = data
@@ -240,8 +240,8 @@ def test_ki_map_equals_polyfit(noisy, noisy_ifs, tmp_path, capsys):
     ki = ds[KI_ARRAY]
     assert ki.dims == ("z", "y", "x") and ki.dtype == np.float32
     assert ki.attrs["input_function"] == DEFAULT_KI_INPUT_FUNCTION
-    arr = zarr.open_array(root / f"subjects/{subject}.zarr/pet_dynamic/{KI_ARRAY}", mode="r")
-    pet = zarr.open_array(root / f"subjects/{subject}.zarr/pet_dynamic/pet", mode="r")
+    arr = zarr.open_array(f"{store_url(root, subject)}/pet_dynamic/{KI_ARRAY}", mode="r")
+    pet = zarr.open_array(f"{store_url(root, subject)}/pet_dynamic/pet", mode="r")
     assert arr.chunks == pet.chunks[1:] == (layout.CHUNK_SLABS, *ph.pet.shape[2:])
     values = ki.values
 

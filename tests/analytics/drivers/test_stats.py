@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from datetime import datetime
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -121,7 +122,7 @@ def test_ct_statistics_in_hu(cohort):
         store_url(url, "0003"), group="ct", groups=["vertebrae"], median=False, peak=False
     )
     assert "CT Mean [HU]" in table and "SUV Mean" not in table
-    ds = xr.open_zarr(f"{url}/subjects/0003.zarr", group="ct")
+    ds = xr.open_zarr(store_url(url, "0003"), group="ct")
     ref = _reference(ds.ct.values, ds.seg_vertebrae.values, 0)
     for label, mean in zip(table["Label Index"], table["CT Mean [HU]"], strict=True):
         assert mean == pytest.approx(ref[label]["mean"], rel=1e-9)
@@ -131,7 +132,7 @@ def test_a_broken_subject_fails_alone(cohort, tmp_path, capsys):
     url, _ = cohort
     copy = tmp_path / "c"
     shutil.copytree(url, copy)
-    shutil.rmtree(copy / "subjects/0002.zarr/pet/pet")  # the PET array is gone
+    shutil.rmtree(Path(store_url(copy, "0002")) / "pet/pet")  # the PET array is gone
     run = cohort_stats(
         str(copy), run=Run(serial=True, progress=False), groups=["organs"], peak=False
     )

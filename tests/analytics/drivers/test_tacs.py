@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import pickle
 import shutil
+from pathlib import Path
 
 import dask.array as da
 import nibabel as nib
@@ -246,7 +247,7 @@ def test_failures_are_collected(cohort, tmp_path):
     root = tmp_path / "cohort"
     shutil.copytree(cohort[0], root)
     # sub-002 loses a chunk of its series: damage, which must fail it (not read as zeros)
-    chunk = root / "subjects/sub-002.zarr/pet_dynamic/pet/c/3/1/0/0"
+    chunk = Path(store_url(root, "sub-002")) / "pet_dynamic/pet/c/3/1/0/0"
     assert chunk.exists()
     chunk.unlink()
     run = cohort_tacs(str(root), groups=["body"], run=Run(serial=True, progress=False))
@@ -258,7 +259,12 @@ def test_failures_are_collected(cohort, tmp_path):
 
 
 def test_job_pickles_and_reports_errors(cohort):
-    task = SubjectTask(subject_tacs, store_url(cohort[0], "sub-404"), {}, {"groups": ["body"]})
+    task = SubjectTask(
+        subject_tacs,
+        f"{cohort[0]}/subjects/sub-404/20261207T000000000000Z.zarr",
+        {},
+        {"groups": ["body"]},
+    )
     task = pickle.loads(pickle.dumps(task))
     (out,) = Run(serial=True, progress=False).map(
         pickle.loads(pickle.dumps(SubjectTask.__call__)), [task], desc="t"

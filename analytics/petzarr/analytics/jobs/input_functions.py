@@ -82,7 +82,9 @@ def subject_input_functions(
     >>> source, root = tempfile.mkdtemp(), tempfile.mkdtemp()
     >>> _ = write_patlak_cohort(source, subjects=("sub-001",))
     >>> _ = convert_cohort(source, root, run=Run(serial=True, progress=False))
-    >>> table = subject_input_functions(f"{root}/subjects/sub-001.zarr", vois=[(1.0, 3)])
+    >>> from petzarr.cohort import open_cohort
+    >>> store = open_cohort(root).store_url("sub-001")
+    >>> table = subject_input_functions(store, vois=[(1.0, 3)])
     >>> table["Task"].unique().tolist()
     ['aortavois_ml-1_width-3']
     >>> curves = table.groupby(["Label Index", "Label Name"])["Voxel Count"].first()

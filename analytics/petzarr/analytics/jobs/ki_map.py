@@ -142,7 +142,7 @@ def write_ki_map(
     >>> _ = write_patlak_cohort(source, subjects=("sub-001",))
     >>> _ = convert_cohort(source, root, run=Run(serial=True, progress=False))
     >>> from petzarr.cohort import open_cohort
-    >>> attrs = write_ki_map(f"{root}/subjects/sub-001.zarr", t_star=20.0)
+    >>> attrs = write_ki_map(open_cohort(root).store_url("sub-001"), t_star=20.0)
     >>> attrs["input_function"], attrs["regression_frames"]
     ('aortavois_ml-1_width-3_aorta_descending_lower', 13)
     >>> ds = open_cohort(root).open("sub-001", "pet_dynamic")

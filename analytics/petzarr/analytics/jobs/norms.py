@@ -94,7 +94,7 @@ def subject_norms(
 
     Examples
     --------
-    >>> url = "s3://bucket/cohort/subjects/0001.zarr"
+    >>> url = "s3://bucket/cohort/subjects/0001/20261207T061720161488Z.zarr"
     >>> row = subject_norms(url, storage_options={"anon": True})  # doctest: +SKIP
     >>> row["SUV Denominator [Bq/mL]"], row["Note"]  # doctest: +SKIP
     (2451.184635238842, 'F-18 half-life (6586.2 s) assumed')
