@@ -1,6 +1,6 @@
 """The ``petzarr`` command: one parser, subcommands contributed by each side.
 
-``petzarr.synth.cli`` adds synth; ``petzarr.convert.cli`` adds convert/verify/info/demo;
+``petzarr.synth.cli`` adds synth; ``petzarr.convert.cli`` adds convert/verify/info/gc/demo;
 ``petzarr.analytics.cli`` adds the analytics commands.
 Exit codes: 0 all done, 1 some subjects failed, 2 bad usage.
 """

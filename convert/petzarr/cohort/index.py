@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 
 from petzarr.cohort import layout
-from petzarr.cohort.storage import filesystem, join
+from petzarr.cohort.storage import filesystem, is_remote, join
 
 __all__ = ["read_index", "update_index", "write_report"]
 
@@ -57,9 +57,12 @@ def write_report(
 def _put(cohort: str, relpath: str, data: bytes, options: Mapping[str, Any] | None) -> str:
     url = join(cohort, relpath)
     fs, path = filesystem(url, options)
+    if is_remote(url):  # one object put: readers see the old object or the new one
+        fs.pipe_file(path, data)
+        return url
     fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
     tmp = f"{path}.tmp"
     with fs.open(tmp, "wb") as f:
         f.write(data)
-    fs.mv(tmp, path)  # a rename locally; one object put on S3 either way
+    fs.mv(tmp, path)  # a rename: atomic on one file system
     return url

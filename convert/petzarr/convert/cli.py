@@ -1,4 +1,4 @@
-"""Conversion subcommands of ``petzarr``: convert, verify, info, demo."""
+"""Conversion subcommands of ``petzarr``: convert, verify, info, gc, demo."""
 
 from __future__ import annotations
 
@@ -22,8 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Convert SOURCE (an ENHANCE-layout folder or s3:// prefix, a hedyPET/BIDS "
         "root, or a manifest CSV with columns subject, ct, pet, seg_<group>...) into a "
         "petzarr cohort at DEST "
-        "(folder or s3:// prefix): one Zarr store per subject, staged, verified, then "
-        "published and indexed. Re-running skips subjects whose sources are unchanged. "
+        "(folder or s3:// prefix): one Zarr store per subject, written once, verified, then "
+        "published by its index row. Re-running skips subjects whose sources are unchanged. "
         "Exit 0: every subject published; 1: some failed (the rest published); 2: bad usage.",
     )
     p.add_argument(
@@ -81,6 +81,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("cohort", help="cohort folder or s3:// prefix")
     p.add_argument("--anon", action="store_true", help="read unsigned")
     p.set_defaults(run=_info)
+
+    p = sub.add_parser(
+        "gc",
+        help="delete subject stores the index no longer names",
+        description="Delete every subject store under COHORT that its index does not name: "
+        "versions a re-conversion replaced, and ones a killed run wrote but never published "
+        "(each run already deletes those of the subjects it converts). Not while a conversion "
+        "into COHORT runs: its new versions are not in the index yet.",
+    )
+    p.add_argument("cohort", help="cohort folder or s3:// prefix")
+    p.add_argument("--dry-run", action="store_true", help="list what would be deleted, only")
+    p.set_defaults(run=_gc)
 
     p = sub.add_parser(
         "demo",
@@ -158,6 +170,21 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _gc(args: argparse.Namespace) -> int:
+    from petzarr.cohort import open_cohort
+    from petzarr.cohort.storage import storage_options
+    from petzarr.convert.publish import collect_garbage
+
+    options = storage_options(args.cohort)
+    open_cohort(args.cohort, storage_options=options)  # refuses what is not a cohort
+    stale = collect_garbage(args.cohort, options, dry_run=args.dry_run)
+    for path in stale:
+        print(path)
+    verb = "would delete" if args.dry_run else "deleted"
+    print(f"{args.cohort}: {verb} {len(stale)} store(s) the index does not name")
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     from petzarr.cohort import open_cohort
     from petzarr.convert.job import convert_cohort
@@ -176,7 +203,7 @@ def _demo(args: argparse.Namespace) -> int:
     cohort = open_cohort(str(dest))
     print(cohort.describe())
     subject = cohort.subjects[0]
-    print(f"\nxarray.open_zarr('{dest}/subjects/{subject}.zarr', group='pet'):")
+    print(f"\nxarray.open_zarr('{cohort.store_url(subject)}', group='pet'):")
     print(cohort.open(subject, "pet"))
     print("\nnext:")
     print(f"  petzarr info {dest}                      what was made")

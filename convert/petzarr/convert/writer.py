@@ -108,7 +108,8 @@ def convert_subject(task: SubjectTask) -> SubjectResult:
         for store in _complete_versions(task):
             published = _published_attrs(join(task.dest, store), task.dest_options)
             if published is not None and _same_sources(published, current):
-                return SubjectResult(src.subject, "skipped", row=published["index_row"])
+                row = {**published["index_row"], "store": store}  # where it is, now
+                return SubjectResult(src.subject, "skipped", row=row)
 
     url = join(task.dest, layout.subject_store(src.subject, task.run_id))
     fs, path = filesystem(url, task.dest_options)
