@@ -44,7 +44,7 @@ class ObliqueAffineError(InvalidInputError):
 
 
 class VerificationError(PetZarrError, RuntimeError):
-    """A staged store did not read back as written; it was not published."""
+    """A new store did not read back as written; it was not published."""
 
 
 class PetZarrWarning(UserWarning):

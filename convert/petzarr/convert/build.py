@@ -1,4 +1,4 @@
-"""Building one subject's store at a staging URL: every group, array and attribute.
+"""Building one subject's store at its new, run-unique URL: every group, array and attribute.
 
 Order of work:
 
