@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import urllib.request
+from pathlib import Path
 
 import pytest
 from cli_cluster import cli_cluster
@@ -78,3 +79,10 @@ def test_cli_workers_start_with_the_trim_setting_petzarr_tasks_work_around(cli_c
     # the premise of petzarr.cohort.allocator: `dask worker` (its Nanny) sets it
     with Client(cli_cluster) as client:
         assert set(client.run(os.getenv, TRIM).values()) == {"65536"}
+
+
+def test_the_deploy_image_s_dask_config_starts_workers_without_the_trim_setting(tmp_path):
+    config = Path(__file__).resolve().parents[2] / "deploy" / "dask.yaml"
+    with cli_cluster(tmp_path, workers=1, env={"DASK_CONFIG": str(config)}) as address:
+        with Client(address) as client:
+            assert list(client.run(os.getenv, TRIM).values()) == [None]

@@ -6,6 +6,7 @@ This module is the format's vocabulary; ``docs/format.md`` is its specification.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
 
@@ -96,6 +97,20 @@ def group_name(key: str) -> str:
     for prefix in ("clin_ct_", SEG_PREFIX):
         k = k.removeprefix(prefix)
     return re.sub(r"[^0-9a-z]+", "_", k).strip("_")
+
+
+#: What subject ids and group names may be: they become parts of store paths, so never
+#: a path of their own (no ``/``, no ``..``, nothing hidden); at most 128 characters.
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+
+
+def invalid_names(names: Iterable[str]) -> list[str]:
+    """The names that :data:`NAME_PATTERN` refuses, in order.
+
+    >>> invalid_names(["0001", "sub-002", "a.b_c", "../escape", ".hidden", "a/b", ""])
+    ['../escape', '.hidden', 'a/b', '']
+    """
+    return [n for n in names if not NAME_PATTERN.fullmatch(str(n))]
 
 
 def subject_store(subject: str, run_id: str) -> str:

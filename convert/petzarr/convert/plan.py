@@ -7,13 +7,14 @@ A source reader (ENHANCE layout, manifest, ...) produces a :class:`CohortSource`
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from petzarr.cohort.config import get_int
 from petzarr.cohort.errors import InvalidInputError
-from petzarr.cohort.layout import CHUNK_SLABS
+from petzarr.cohort.layout import CHUNK_SLABS, invalid_names
 
 __all__ = ["CohortSource", "ConvertOptions", "SubjectSource", "SubjectTask", "plan_conversion"]
 
@@ -98,7 +99,11 @@ def plan_conversion(
     """One task per selected subject, in the source's order.
 
     ``published`` maps subjects to the store path the cohort's index names for them now.
+    Subject ids, segmentation groups and extra image names become parts of store paths, so
+    any that :data:`~petzarr.cohort.layout.NAME_PATTERN` refuses (``../x``, ``a/b``) refuse
+    the whole run, before anything is written.
     """
+    _check_names(cohort)
     chosen = cohort.subjects
     if subjects:
         known = {s.subject for s in cohort.subjects}
@@ -120,3 +125,27 @@ def plan_conversion(
         )
         for s in chosen
     ]
+
+
+def _check_names(cohort: CohortSource) -> None:
+    ids = [s.subject for s in cohort.subjects]
+    groups = {g for s in cohort.subjects for g in s.segs} | set(cohort.labels)
+    images = {name for s in cohort.subjects for name in s.images}
+    problems = [
+        f"{what} {', '.join(map(repr, bad))}"
+        for what, names in (
+            ("subject ids", ids),
+            ("groups", sorted(groups)),
+            ("images", sorted(images)),
+        )
+        if (bad := invalid_names(names))
+    ]
+    duplicated = sorted(i for i, n in Counter(ids).items() if n > 1)
+    if duplicated:
+        problems.append(f"duplicate subject ids {', '.join(map(repr, duplicated))}")
+    if problems:
+        raise InvalidInputError(
+            f"{cohort.uri}: {'; '.join(problems)}: ids and names become store paths, so they "
+            "must be letters, digits, '.', '_' or '-' (not first), at most 128 characters, "
+            "each id once; nothing was written"
+        )
