@@ -41,7 +41,7 @@ class _Relay(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         headers = {k.lower(): v for k, v in self.headers.items()}
         with self.lock:
-            kept = body or b"" if self.command == "POST" else b""
+            kept = (body or b"") if self.command == "POST" else b""
             self.log.append(Request(self.command, unquote(url.path), url.query, headers, kept))
         conn = http.client.HTTPConnection(*self.upstream, timeout=60)
         try:

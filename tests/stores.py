@@ -4,11 +4,8 @@ from __future__ import annotations
 
 from os import PathLike
 
-from petzarr.cohort.index import read_index
-from petzarr.cohort.storage import join
+from petzarr.cohort import open_cohort
 
 
 def store_url(cohort: str | PathLike[str], subject: str, options: dict | None = None) -> str:
-    index = read_index(str(cohort), options)
-    (store,) = index.loc[index["subject"] == subject, "store"]
-    return join(str(cohort), store)
+    return open_cohort(str(cohort), storage_options=options).store_url(subject)

@@ -104,6 +104,7 @@ def convert_cohort(
         raise InvalidInputError(f"{dest}: is a file; DEST must be a folder or an s3:// prefix")
     cohort = read_source(source, src_opts, layout=layout_name, dynamic_root=dynamic_root)
     index = read_index(dest, dest_opts)
+    published = dict(zip(index["subject"], index["store"], strict=True))
     tasks = plan_conversion(
         cohort,
         dest,
@@ -111,14 +112,13 @@ def convert_cohort(
         dest_options=dest_opts,
         subjects=subjects,
         options=options,
-        published=dict(zip(index["subject"], index["store"], strict=True)),
+        published=published,
     )
     _write_labels(dest, cohort.labels, dest_opts)
 
     results: list[SubjectResult] = []
     pending: list[dict[str, Any]] = []  # new versions not yet in the index
     deleted: list[str] = []
-    published = {t.subject: t.published for t in tasks}
     last_flush = time.monotonic()
     flush_s = get_float("index.flush_s", minimum=0.0)
 
@@ -129,14 +129,16 @@ def convert_cohort(
         try:
             for result in stream:
                 results.append(result)
-                if result.status != "failed" and result.row["store"] != published[result.subject]:
+                if result.status != "failed" and result.row["store"] != published.get(
+                    result.subject
+                ):
                     pending.append(result.row)
                 if pending and time.monotonic() - last_flush > flush_s:
-                    deleted.extend(commit(dest, pending, dest_opts, run_id))
+                    deleted.extend(commit(dest, pending, dest_opts, run_id, published))
                     pending.clear()
                     last_flush = time.monotonic()
         finally:
-            deleted.extend(commit(dest, pending, dest_opts, run_id))
+            deleted.extend(commit(dest, pending, dest_opts, run_id, published))
 
     collect(_converted(tasks, run or Run()))
     swept = sweep_staging(dest, dest_opts)

@@ -18,68 +18,90 @@ from petzarr.cohort import layout
 from petzarr.cohort.index import read_index, update_index
 from petzarr.cohort.storage import filesystem, join
 
-__all__ = ["collect_garbage", "commit", "sweep_staging", "unindexed"]
+__all__ = [
+    "collect_garbage",
+    "commit",
+    "remove_store",
+    "sweep_staging",
+    "unindexed",
+    "versions",
+]
 
 
 def commit(
-    dest: str, rows: Iterable[Mapping[str, Any]], options: Mapping[str, Any], run_id: str
+    dest: str,
+    rows: Iterable[Mapping[str, Any]],
+    options: Mapping[str, Any],
+    run_id: str,
+    previous: Mapping[str, str],
 ) -> list[str]:
     """Write ``rows`` to the index, then delete their subjects' unindexed versions.
 
-    Deleted: the version each row replaces, and versions of earlier runs (or this one)
-    that were never indexed — a worker or driver killed before the index caught up. Later
-    runs' versions are left alone. Returns the deleted store paths (relative to ``dest``).
+    Deleted: the version each row replaces (``previous``: subject -> the store the index
+    named before), and versions of earlier runs (or this one) that were never indexed — a
+    worker or driver killed before the index caught up. Later runs' versions are left
+    alone. Returns the deleted store paths (relative to ``dest``).
     """
     rows = [dict(r) for r in rows]
     if not rows:
         return []
-    old = read_index(dest, options)
-    before = dict(zip(old["subject"], old["store"], strict=True))
     update_index(dest, rows, options)
     fs, root = filesystem(dest, options)
-    root = root.rstrip("/")
     fs.invalidate_cache()
     deleted = []
     for row in rows:
         subject, store = row["subject"], row["store"]
-        stale = set(_versions(fs, root, subject)) - {store}
-        stale = {s for s in stale if layout.version_run(s) <= run_id}
-        if before.get(subject) not in (None, store):
-            stale.add(before[subject])  # e.g. a format-1 store, subjects/<id>.zarr
-        for path in sorted(stale):
-            if fs.exists(f"{root}/{path}"):
-                fs.rm(f"{root}/{path}", recursive=True)
+        stale = {v for v in versions(dest, subject, options) if layout.version_run(v) <= run_id}
+        if previous.get(subject):
+            stale.add(previous[subject])  # e.g. a format-1 store, subjects/<id>.zarr
+        for path in sorted(stale - {store}):
+            if remove_store(fs, f"{root.rstrip('/')}/{path}"):
                 deleted.append(path)
     return deleted
 
 
-def _versions(fs: Any, root: str, subject: str) -> list[str]:
+def versions(dest: str, subject: str, options: Mapping[str, Any] | None = None) -> list[str]:
+    """Every format-2 store of ``subject`` under ``dest``, relative paths, oldest first."""
     folder = layout.subject_versions(subject)
+    fs, path = filesystem(join(dest, folder), options)
     try:
-        names = [p.rstrip("/").rsplit("/", 1)[-1] for p in fs.ls(f"{root}/{folder}", detail=False)]
+        names = [p.rstrip("/").rsplit("/", 1)[-1] for p in fs.ls(path, detail=False)]
     except FileNotFoundError:
         return []
-    return [f"{folder}/{n}" for n in names if n.endswith(".zarr")]
+    return sorted(f"{folder}/{n}" for n in names if n.endswith(".zarr"))
+
+
+def remove_store(fs: Any, path: str) -> bool:
+    """Delete the store at ``path`` (and, on local disk, its emptied subject folder).
+
+    Returns whether there was one.
+    """
+    fs.invalidate_cache()
+    found = fs.exists(path)
+    if found:
+        fs.rm(path, recursive=True)
+    if isinstance(fs, LocalFileSystem) and layout.version_run(path):
+        folder = path.rstrip("/").rsplit("/", 1)[0]  # subjects/<id>
+        if fs.exists(folder) and not fs.ls(folder):
+            fs.rmdir(folder)
+    return bool(found)
 
 
 def unindexed(dest: str, options: Mapping[str, Any] | None = None) -> list[str]:
     """Every store under ``subjects/`` (format 1 or 2) and ``staging/`` the index does not name."""
     fs, root = filesystem(dest, options)
-    root = root.rstrip("/")
     fs.invalidate_cache()
     indexed = set(read_index(dest, options)["store"])
     found: list[str] = []
-    subjects = f"{root}/{layout.SUBJECTS}"
-    if fs.exists(subjects):
-        for entry in fs.ls(subjects, detail=False):
-            name = entry.rstrip("/").rsplit("/", 1)[-1]
-            if name.endswith(".zarr"):  # format 1: subjects/<id>.zarr
-                found.append(f"{layout.SUBJECTS}/{name}")
-            else:
-                found += _versions(fs, root, name)
-    staging = f"{root}/{layout.STAGING}"
-    if fs.exists(staging):
-        found += [f"{layout.STAGING}/{p.rstrip('/').rsplit('/', 1)[-1]}" for p in fs.ls(staging)]
+    for folder in (layout.SUBJECTS, layout.STAGING):
+        path = f"{root.rstrip('/')}/{folder}"
+        if not fs.exists(path):
+            continue
+        for name in (p.rstrip("/").rsplit("/", 1)[-1] for p in fs.ls(path, detail=False)):
+            if folder == layout.SUBJECTS and not name.endswith(".zarr"):
+                found += versions(dest, name, options)  # format 2: subjects/<id>/<run>.zarr
+            else:  # format 1: subjects/<id>.zarr, staging/<id>.<run>.zarr
+                found.append(f"{folder}/{name}")
     return sorted(p for p in found if p not in indexed)
 
 
@@ -91,15 +113,10 @@ def collect_garbage(
     Not while a conversion into ``dest`` runs: its new versions are not indexed yet.
     """
     fs, root = filesystem(dest, options)
-    root = root.rstrip("/")
     stale = unindexed(dest, options)
     if not dry_run:
         for path in stale:
-            fs.rm(f"{root}/{path}", recursive=True)
-        if isinstance(fs, LocalFileSystem):  # local disk keeps empty subject folders
-            for folder in {p.rsplit("/", 1)[0] for p in stale if p.count("/") == 2}:
-                if fs.exists(f"{root}/{folder}") and not fs.ls(f"{root}/{folder}"):
-                    fs.rmdir(f"{root}/{folder}")
+            remove_store(fs, f"{root.rstrip('/')}/{path}")
     return stale
 
 

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import zarr
-from fsspec.implementations.local import LocalFileSystem
 
 from petzarr.cohort import layout
 from petzarr.cohort.errors import MissingSourceError, PetZarrError, VerificationError
@@ -26,6 +25,7 @@ from petzarr.cohort.zarr_io import array_crc
 from petzarr.convert.build import SIDECAR_PREFIX, input_files, pet_units, seal_store, write_store
 from petzarr.convert.nifti import source_file
 from petzarr.convert.plan import SubjectTask
+from petzarr.convert.publish import remove_store, versions
 
 __all__ = ["SubjectResult", "convert_subject", "pet_units", "run_task"]
 
@@ -120,7 +120,7 @@ def convert_subject(task: SubjectTask) -> SubjectResult:
         _verify(url, task, staged.crcs)
         seal_store(task, url, staged)
     except BaseException:
-        _remove(fs, path)  # never leave a half-written store behind
+        remove_store(fs, path)  # never leave a half-written store behind
         raise
     return SubjectResult(
         src.subject,
@@ -131,29 +131,12 @@ def convert_subject(task: SubjectTask) -> SubjectResult:
     )
 
 
-def _remove(fs: Any, path: str) -> None:
-    """Delete a version, and its subject's folder when that is left empty (local disk)."""
-    fs.invalidate_cache()
-    if fs.exists(path):
-        fs.rm(path, recursive=True)
-    folder = path.rstrip("/").rsplit("/", 1)[0]
-    if isinstance(fs, LocalFileSystem) and fs.exists(folder) and not fs.ls(folder):
-        fs.rmdir(folder)
-
-
 def _complete_versions(task: SubjectTask) -> list[str]:
     """Store paths that may hold the subject: the indexed one, else sealed ones, newest first."""
     if task.published:
         return [task.published]
-    fs, folder = filesystem(
-        join(task.dest, layout.subject_versions(task.subject)), task.dest_options
-    )
-    try:
-        names = [p.rstrip("/").rsplit("/", 1)[-1] for p in fs.ls(folder, detail=False)]
-    except FileNotFoundError:
-        return []
-    runs = sorted((n.removesuffix(".zarr") for n in names if n.endswith(".zarr")), reverse=True)
-    return [layout.subject_store(task.subject, run) for run in runs if run < task.run_id]
+    found = versions(task.dest, task.subject, task.dest_options)
+    return [v for v in reversed(found) if layout.version_run(v) < task.run_id]
 
 
 def _published_attrs(final: str, options: dict[str, Any]) -> dict[str, Any] | None:
