@@ -10,11 +10,12 @@ petzarr command is timed from outside as a whole process (interpreter start-up, 
 and index reading included); medians over ``--repeat``. Peak RSS: of the CLI process
 (``os.wait4``) and of the largest worker process over the cluster's life (``getrusage``).
 
-- ``--scaling``: 8 `small` synthetic subjects; ``petzarr convert`` then ``petzarr stats``
-  with ``--serial`` and with ``--scheduler`` on 1 and 2 workers: wall seconds, subjects per
-  minute and the 2/1-worker throughput speed-up of each command, from the CLI's wall time
-  and from the cluster's busy span (first task start to last task end, from the
-  scheduler's task stream), which leaves out the CLI's fixed start-up.
+- ``--scaling``: 8 `small` synthetic subjects (``--subjects``, ``--size``);
+  ``petzarr convert`` then ``petzarr stats`` with ``--serial`` and with ``--scheduler`` on
+  1 and 2 workers: wall seconds, subjects per minute and the 2/1-worker throughput
+  speed-up of each command, from the CLI's wall time and from the cluster's busy span
+  (first task start to last task end, from the scheduler's task stream), which leaves out
+  the CLI's fixed start-up.
 - ``--per-subject``: one `full` subject; the subject's task time on a 1-worker cluster
   against ``--serial``. Conversion: ``seconds`` of the run report, both ways. Stats: on
   the cluster the task's ``compute`` time from the scheduler's task stream; serially the
@@ -45,7 +46,6 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve()
 BIN = Path(sys.executable).parent
-SCALING_SUBJECTS = 8
 
 
 def run_cli(*words: str) -> tuple[float, float]:
@@ -218,8 +218,8 @@ def scaling_run(src: str, workers: int) -> dict:
     return {"convert_s": cw, "stats_s": sw, "cli_rss_gb": max(crss, srss)} | extra
 
 
-def scaling(data: Path, repeat: int) -> dict:
-    src = str(synth(data / "small", SCALING_SUBJECTS, "small"))
+def scaling(data: Path, repeat: int, subjects: int = 8, size: str = "small") -> dict:
+    src = str(synth(data / f"{size}-{subjects}", subjects, size))
     runs: dict[str, list[dict]] = {}
     for _ in range(repeat):  # interleaved, so drift hits every variant alike
         for n in (0, 1, 2):
@@ -227,14 +227,15 @@ def scaling(data: Path, repeat: int) -> dict:
     out = {name: _medians(rs) for name, rs in runs.items()}
     for m in out.values():
         for cmd in ("convert", "stats"):
-            m[f"{cmd}_subjects_per_min"] = SCALING_SUBJECTS * 60 / m[f"{cmd}_s"]
+            m[f"{cmd}_subjects_per_min"] = subjects * 60 / m[f"{cmd}_s"]
     one, two = out["1 workers"], out["2 workers"]
     speedup = {c: one[f"{c}_s"] / two[f"{c}_s"] for c in ("convert", "stats")}
     speedup |= {
         f"{c} (busy)": one[f"{c}_busy_s"] / two[f"{c}_busy_s"] for c in ("convert", "stats")
     }
     return {
-        "subjects": SCALING_SUBJECTS,
+        "subjects": subjects,
+        "size": size,
         "variants": out,
         "speedup_2_over_1": speedup,
         "runs": runs,
@@ -283,7 +284,7 @@ def _medians(runs: list[dict]) -> dict:
 
 def print_scaling(res: dict) -> None:
     n = res["subjects"]
-    print(f"\nscaling: {n} small subjects, CLI wall seconds")
+    print(f"\nscaling: {n} {res['size']} subjects, CLI wall seconds")
     print(
         f"{'variant':<10} {'convert s':>10} {'subj/min':>9} {'stats s':>8} {'subj/min':>9} "
         f"{'CLI RSS GB':>11} {'worker RSS GB':>14}"
@@ -326,7 +327,9 @@ def print_per_subject(res: dict) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--scaling", action="store_true", help="1 vs 2 workers, 8 small subjects")
+    ap.add_argument("--scaling", action="store_true", help="1 vs 2 workers")
+    ap.add_argument("--subjects", type=int, default=8, help="--scaling cohort size (8)")
+    ap.add_argument("--size", default="small", help="--scaling subject size (small; or full)")
     ap.add_argument("--per-subject", action="store_true", help="task time, cluster vs serial")
     ap.add_argument(
         "--data", type=Path, default=Path(tempfile.gettempdir()) / "petzarr-bench-cluster"
@@ -344,7 +347,7 @@ def main() -> None:
     print(f"{os.cpu_count()} cores; median of {args.repeat}", flush=True)
     results: dict = {"cores": os.cpu_count(), "repeat": args.repeat}
     if args.scaling or both:
-        results["scaling"] = scaling(args.data, args.repeat)
+        results["scaling"] = scaling(args.data, args.repeat, args.subjects, args.size)
     if args.per_subject or both:
         results["per_subject"] = per_subject(args.data, args.repeat)
     if "scaling" in results:

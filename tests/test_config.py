@@ -72,7 +72,7 @@ def test_bad_values_name_the_key_and_its_variable():
 
 def test_docs_list_every_key_with_its_default_and_variable():
     rows = re.findall(
-        r"^\| `([a-z_.]+)` \| `([^`]+)`.*\| `(PETZARR_[A-Z_]+)` \|$",
+        r"^\| `([a-z0-9_.]+)` \| `([^`]+)`.*\| `(PETZARR_[A-Z0-9_]+)` \|$",
         (ROOT / "docs/config.md").read_text(),
         flags=re.MULTILINE,
     )

@@ -86,3 +86,20 @@ def test_the_deploy_image_s_dask_config_starts_workers_without_the_trim_setting(
     with cli_cluster(tmp_path, workers=1, env={"DASK_CONFIG": str(config)}) as address:
         with Client(address) as client:
             assert list(client.run(os.getenv, TRIM).values()) == [None]
+
+
+def test_a_task_threads_itself_to_its_share_of_its_host_s_cores(tmp_path, cli_cluster):
+    import cli_cluster as cc
+
+    from petzarr.cohort.executor import task_threads
+
+    cores = os.cpu_count() or 1
+
+    def shares(run: Run) -> list[int]:
+        return [o.value for o in run.map(task_threads, [7, 7, 7], desc="threads")]
+
+    assert shares(Run(serial=True, progress=False)) == [7, 7, 7]  # in one process: as asked
+    with Client(cli_cluster) as client:  # two single-threaded workers on this host
+        assert shares(Run(client=client, progress=False)) == [max(1, cores // 2)] * 3
+    with cc.cli_cluster(tmp_path, workers=1) as address, Client(address) as client:
+        assert shares(Run(client=client, progress=False)) == [cores] * 3  # a lone worker

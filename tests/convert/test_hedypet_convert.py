@@ -228,6 +228,11 @@ def _break(kind: str, path: Path, sidecar: Path) -> str:
     if kind == "no sidecar":
         sidecar.unlink()
         return re.escape(f"subject sub-001: {sidecar} (sidecar of pet_dynamic) does not exist")
+    if kind == "no frame times":
+        fields = json.loads(sidecar.read_text())
+        del fields["FrameTimesStart"]
+        sidecar.write_text(json.dumps(fields))
+        return "sub-001.*: no FrameTimesStart; a dynamic series needs its frame times"
     if kind == "bad sidecar":
         sidecar.write_text("{not json")
         return re.escape(f"subject sub-001: sidecar {sidecar} is not valid JSON")
@@ -235,7 +240,8 @@ def _break(kind: str, path: Path, sidecar: Path) -> str:
 
 
 @pytest.mark.parametrize(
-    "kind", ["frame count", "truncated", "corrupt stream", "no sidecar", "bad sidecar"]
+    "kind",
+    ["frame count", "truncated", "corrupt stream", "no sidecar", "no frame times", "bad sidecar"],
 )
 def test_bad_series_fails_its_subject_alone(bids_tree, tmp_path, kind):
     # big enough (5 MB) that the damage lies beyond the reader's first 4 MB block

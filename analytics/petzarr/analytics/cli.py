@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import time
 from pathlib import Path
 from typing import Any
 
@@ -427,6 +428,7 @@ def _stats(args: argparse.Namespace) -> int:
 
     from petzarr.analytics.drivers.stats import cohort_stats
 
+    start = time.monotonic()
     run = cohort_stats(
         args.cohort,
         **_cohort_kwargs(args),
@@ -450,5 +452,8 @@ def _stats(args: argparse.Namespace) -> int:
         print(f"{len(table)} rows{shape} for {n_subjects} subjects -> {args.output}")
     elif len(table):
         print(_stats_summary(table, args.wide))
-    print(f"{n_subjects} subjects done, {len(run.failed)} failed")
+    print(
+        f"{n_subjects} subjects done, {len(run.failed)} failed in {time.monotonic() - start:.1f} s;"
+        f" {run.retries} S3 requests retried"
+    )
     return run.exit_code

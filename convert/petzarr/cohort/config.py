@@ -71,6 +71,13 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         # files checked at once by `petzarr verify`
         "threads": 8,
     },
+    "s3": {
+        # attempts botocore makes of one request (standard retry mode: backoff and jitter)
+        "max_attempts": 8,
+        # seconds to connect, and to wait for the next bytes of an answer
+        "connect_timeout": 5.0,
+        "read_timeout": 20.0,
+    },
     "sources": {
         # concurrent listings of a BIDS source's subject folders
         "list_threads": 16,

@@ -22,6 +22,7 @@ import traceback
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +30,7 @@ import dask
 from tqdm.auto import tqdm
 
 from petzarr.cohort.allocator import large_buffers
+from petzarr.cohort.retries import retries_seen
 
 __all__ = [
     "Failure",
@@ -37,6 +39,8 @@ __all__ = [
     "add_run_arguments",
     "dashboard_link",
     "run_from_arguments",
+    "task_threads",
+    "threaded",
 ]
 
 
@@ -60,26 +64,77 @@ class Outcome:
     position: int
     value: Any = None
     failure: Failure | None = None
+    retries: int = 0  # S3 requests the task's process retried while it ran
 
     @property
     def ok(self) -> bool:
         return self.failure is None
 
 
-def _guarded(fn: Callable[[Any], Any], item: Any) -> tuple[Any, Failure | None]:
+def _guarded(fn: Callable[[Any], Any], item: Any) -> tuple[Any, Failure | None, int]:
+    before = retries_seen()
     try:
         with large_buffers():  # a Nanny's malloc settings would halve a subject's speed
-            return fn(item), None
+            value, failure = fn(item), None
     except Exception as exc:
-        return None, Failure.from_exception(exc)
+        value, failure = None, Failure.from_exception(exc)
+    return value, failure, retries_seen() - before
+
+
+_SHARE: ContextVar[int | None] = ContextVar("petzarr_task_share", default=None)
+
+
+def task_threads(in_process: int | None = None) -> int:
+    """Threads a task's own pools may use (encoding, read-back, a subject's Dask graph).
+
+    On a cluster: the task's share of its host's cores, ``cores // worker threads on the
+    host`` (at least 1). A worker's threads are the cluster's parallelism; a task that
+    threads itself beyond its share oversubscribes the cores (Dask's Nanny sets
+    ``OMP_NUM_THREADS=1`` for the same reason), while a lone worker on a big host still
+    gets its cores. In one process (``--serial``, a plain call): ``in_process``, else the
+    machine's cores.
+
+    >>> task_threads(2)
+    2
+    """
+    share = _SHARE.get()
+    if share is not None:
+        return share
+    return in_process or os.cpu_count() or 1
+
+
+def threaded(**settings: Any) -> Any:
+    """``dask.config.set`` for a subject's own graph, run on :func:`task_threads` threads
+    of the calling process (inside a cluster task it must not go back to the cluster)."""
+    return dask.config.set(scheduler="threads", num_workers=task_threads(), **settings)
+
+
+def _shares(client: Any) -> dict[str, int]:
+    """Each worker's task share of its host's cores (see :func:`task_threads`)."""
+    workers = client.scheduler_info(n_workers=-1)["workers"]
+    cores = client.run(os.cpu_count)
+    on_host: dict[str, int] = {}
+    for w in workers.values():
+        on_host[w["host"]] = on_host.get(w["host"], 0) + w["nthreads"]
+    return {
+        addr: max(1, (cores.get(addr) or 1) // on_host[w["host"]]) for addr, w in workers.items()
+    }
 
 
 @dataclass(frozen=True)
 class _Task:  # a module-level callable: pickles by reference to the workers
     fn: Callable[[Any], Any]
+    shares: dict[str, int]  # worker address -> threads of its task (a worker that joined
+    # after the map started was not counted: 1)
 
-    def __call__(self, item: Any) -> tuple[Any, Failure | None]:
-        return _guarded(self.fn, item)
+    def __call__(self, item: Any) -> tuple[Any, Failure | None, int]:
+        from distributed import get_worker
+
+        token = _SHARE.set(self.shares.get(get_worker().address, 1))
+        try:
+            return _guarded(self.fn, item)
+        finally:
+            _SHARE.reset(token)
 
 
 @dataclass(frozen=True)
@@ -180,8 +235,7 @@ class Run:
             with self.connect() as client:
                 if client is None:
                     for i, item in enumerate(items):
-                        value, failure = _guarded(fn, item)
-                        yield Outcome(i, value, failure)
+                        yield Outcome(i, *_guarded(fn, item))
                         bar.update()
                 else:
                     yield from self._distributed(client, fn, items, desc, names, bar)
@@ -203,18 +257,18 @@ class Run:
         token = uuid.uuid4().hex[:8]  # several runs may share one cluster
         labels = names if names is not None else [str(i) for i in range(len(items))]
         keys = [f"{desc}-{name}-{token}" for name in labels]
-        futures = client.map(_Task(fn), items, key=keys, pure=False, retries=0)
+        futures = client.map(_Task(fn, _shares(client)), items, key=keys, pure=False, retries=0)
         position = {f.key: i for i, f in enumerate(futures)}
         try:
             for future in as_completed(futures):
                 i = position[future.key]
                 try:
-                    value, failure = future.result()
+                    value, failure, retries = future.result()
                 except KilledWorker as exc:  # the task itself was lost, not fn's exception
-                    value, failure = None, Failure(f"worker lost: {exc}")
+                    value, failure, retries = None, Failure(f"worker lost: {exc}"), 0
                 except Exception as exc:  # e.g. the task could not be unpickled on the worker
-                    value, failure = None, Failure.from_exception(exc)
-                yield Outcome(i, value, failure)
+                    value, failure, retries = None, Failure.from_exception(exc), 0
+                yield Outcome(i, value, failure, retries)
                 bar.update()
         finally:
             client.cancel(futures)

@@ -1,7 +1,8 @@
 """Storage: every local path and ``s3://`` URL goes through fsspec, configured in one place.
 
 Storage options (``anon``, endpoint, credentials) are passed explicitly; ``AWS_ENDPOINT_URL``
-and the usual AWS variables reach S3-compatible stores through botocore as usual.
+and the usual AWS variables reach S3-compatible stores through botocore as usual. Every S3
+filesystem and store made here retries as :mod:`petzarr.cohort.retries` says.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from typing import Any
 import fsspec
 import zarr
 from fsspec.implementations.local import LocalFileSystem
+
+from petzarr.cohort.retries import with_retries
 
 __all__ = ["filesystem", "is_remote", "join", "storage_options", "zarr_store"]
 
@@ -45,8 +48,13 @@ def filesystem(
     url: str, options: Mapping[str, Any] | None = None
 ) -> tuple[fsspec.AbstractFileSystem, str]:
     """The filesystem and the protocol-less path of ``url``."""
-    fs, path = fsspec.core.url_to_fs(str(url), **dict(options or {}))
+    fs, path = fsspec.core.url_to_fs(str(url), **_options(url, options))
     return fs, path
+
+
+def _options(url: str, options: Mapping[str, Any] | None) -> dict[str, Any]:
+    protocol, _ = fsspec.core.split_protocol(str(url))
+    return with_retries(options) if protocol in ("s3", "s3a") else dict(options or {})
 
 
 def join(url: str, *parts: str) -> str:
@@ -66,5 +74,5 @@ def zarr_store(
     if isinstance(fs, LocalFileSystem):
         return zarr.storage.LocalStore(path, read_only=read_only)
     return zarr.storage.FsspecStore.from_url(
-        str(url), storage_options=dict(options or {}), read_only=read_only
+        str(url), storage_options=_options(url, options), read_only=read_only
     )

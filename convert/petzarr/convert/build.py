@@ -31,6 +31,7 @@ import zarr
 from petzarr.cohort import layout
 from petzarr.cohort.config import get_float
 from petzarr.cohort.errors import GridMismatchError, InvalidInputError
+from petzarr.cohort.executor import task_threads
 from petzarr.cohort.format import group_attrs, label_attrs, subject_attrs, write_nifti_header
 from petzarr.cohort.metadata import SourceFile, plain_value
 from petzarr.cohort.storage import zarr_store
@@ -42,6 +43,7 @@ from petzarr.convert.dynamic import (
     open_series,
     stream_frames,
 )
+from petzarr.convert.label_values import label_values, unnamed_labels
 from petzarr.convert.nifti import Grid, NiftiVolume, read_nifti
 from petzarr.convert.plan import SubjectSource, SubjectTask
 from petzarr.convert.resample import resample_nearest
@@ -59,6 +61,7 @@ class StagedStore:
     sources: dict[str, SourceFile]
     metadata: dict[str, Any]
     crcs: dict[str, int]  # "group/array" -> CRC32 of its C-order bytes
+    warnings: tuple[str, ...] = ()  # what converted but deserves a look (unnamed labels)
 
 
 def input_files(task: SubjectTask) -> dict[str, str | None]:
@@ -98,7 +101,13 @@ def write_store(task: SubjectTask, url: str) -> StagedStore:
     if task.options.extra_images:
         reads += [(name, uri, None) for name, uri in src.images.items()]
 
-    for role, uri, vol in _read_ahead(task, reads):
+    notes: list[str] = []
+    if not metadata:
+        notes.append(
+            "no metadata for this subject (no row in the source's details spreadsheet or "
+            "participants table): its SUV and SUL will be NaN"
+        )
+    for role, uri, vol, values in _read_ahead(task, reads):
         sources[role] = vol.source
         if role == "ct":
             ct_grid = vol.grid
@@ -110,6 +119,12 @@ def write_store(task: SubjectTask, url: str) -> StagedStore:
         elif role.startswith(layout.SEG_PREFIX):
             _check_same_grid(vol.grid, ct_grid, uri, src)
             group = role.removeprefix(layout.SEG_PREFIX)
+            unnamed = unnamed_labels(values, task.labels.get(group, {}))
+            if unnamed:
+                notes.append(
+                    f"{uri}: label value(s) {', '.join(map(str, unnamed[:10]))} are not named "
+                    f"in labels.json group {group!r}; their statistics will have no name"
+                )
             attrs = label_attrs(group, task.labels.get(group, {}))
             crcs[f"ct/{role}"] = _write(ct_group, role, vol.data, attrs, task)
             targets = [(layout.PET_GROUP, pet_group, pet_grid)]
@@ -134,14 +149,14 @@ def write_store(task: SubjectTask, url: str) -> StagedStore:
             dynamic.series,
             task.source_options,
             allow_oblique=task.options.allow_oblique,
-            threads=task.options.write_threads,
+            threads=task_threads(task.options.write_threads),
         )
         crcs[f"{layout.PET_DYNAMIC_GROUP}/{dynamic.array.basename}"] = crc
         sources[layout.PET_DYNAMIC_GROUP] = source
 
     dynamic_shape = dynamic.series.shape if dynamic else None
     row = _index_row(task, metadata, ct_grid, pet_grid, dynamic_shape)
-    return StagedStore(row=row, sources=sources, metadata=metadata, crcs=crcs)
+    return StagedStore(row, sources, metadata, crcs, tuple(notes))
 
 
 def seal_store(task: SubjectTask, url: str, staged: StagedStore) -> None:
@@ -244,30 +259,35 @@ def _write(
         dims=layout.SPATIAL_DIMS,
         attrs=attrs,
         slabs=task.options.chunk_slabs,
-        threads=task.options.write_threads,
+        threads=task_threads(task.options.write_threads),
     )
 
 
 def _read_ahead(
     task: SubjectTask, reads: list[tuple[str, str, Any]]
-) -> Iterator[tuple[str, str, NiftiVolume]]:
-    """Yield ``(role, uri, volume)`` in order, reading the next file while the caller works.
+) -> Iterator[tuple[str, str, NiftiVolume, Any]]:
+    """Yield ``(role, uri, volume, label values)`` in order (values of segmentations only),
+    reading the next file while the caller works.
 
-    Gunzip (ISA-L) releases the GIL, so reading overlaps with compressing the previous volume.
+    Gunzip (ISA-L) and the label scan release the GIL, so reading overlaps with
+    compressing the previous volume.
     """
 
-    def read(item: tuple[str, str, Any]) -> NiftiVolume:
-        _, uri, dtype = item
+    def read(item: tuple[str, str, Any]) -> tuple[NiftiVolume, Any]:
+        role, uri, dtype = item
         opts = task.source_options
-        return read_nifti(uri, opts, dtype=dtype, allow_oblique=task.options.allow_oblique)
+        vol = read_nifti(
+            uri, opts, dtype=dtype, allow_oblique=task.options.allow_oblique, volume=True
+        )
+        return vol, label_values(vol.data) if role.startswith(layout.SEG_PREFIX) else None
 
     with ThreadPoolExecutor(1) as reader:
         pending = reader.submit(read, reads[0])
         for i, (role, uri, _) in enumerate(reads):
-            vol = pending.result()
+            vol, values = pending.result()
             if i + 1 < len(reads):
                 pending = reader.submit(read, reads[i + 1])
-            yield role, uri, vol
+            yield role, uri, vol, values
             del vol
 
 

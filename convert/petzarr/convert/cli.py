@@ -135,6 +135,11 @@ def _convert(args: argparse.Namespace) -> int:
             extra_images=args.extra_images,
         ),
     )
+    for warning in report.warnings:
+        print(f"WARNING: {warning}", file=sys.stderr)
+    for r in report.results:
+        for warning in r.warnings:
+            print(f"WARNING {r.subject}: {warning}", file=sys.stderr)
     for r in report.failed:
         print(f"FAILED {r.subject}: {r.error}", file=sys.stderr)
     print(report.summary())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import time
 from collections import Counter
 from collections.abc import Mapping
@@ -15,7 +17,8 @@ from petzarr.cohort.errors import InvalidInputError
 from petzarr.cohort.executor import Run
 from petzarr.cohort.index import read_index, write_report
 from petzarr.cohort.labels import dump_labels
-from petzarr.cohort.storage import filesystem, join, storage_options
+from petzarr.cohort.retries import retries_seen
+from petzarr.cohort.storage import filesystem, is_remote, join, storage_options
 from petzarr.convert.plan import ConvertOptions, SubjectTask, plan_conversion
 from petzarr.convert.publish import commit, sweep_staging
 from petzarr.convert.sources import read_source
@@ -31,6 +34,8 @@ class RunReport:
     run_id: str
     results: tuple[SubjectResult, ...]
     report_url: str
+    retries: int = 0  # S3 requests retried, by this process and the workers
+    warnings: tuple[str, ...] = ()  # about the source as a whole (e.g. a missing spreadsheet)
 
     @property
     def counts(self) -> Counter[str]:
@@ -39,6 +44,11 @@ class RunReport:
     @property
     def failed(self) -> tuple[SubjectResult, ...]:
         return tuple(r for r in self.results if r.status == "failed")
+
+    @property
+    def _warned(self) -> str:
+        n = sum(1 for r in self.results if r.warnings)
+        return f", {n} with warnings" if n else ""
 
     @property
     def exit_code(self) -> int:
@@ -50,7 +60,8 @@ class RunReport:
         gb = sum(r.bytes_read for r in self.results) / 1e9
         return (
             f"{len(self.results)} subjects: {c['converted']} converted, {c['skipped']} skipped "
-            f"(unchanged), {c['failed']} failed; {gb:.2f} GB read; report {self.report_url}"
+            f"(unchanged), {c['failed']} failed{self._warned}; {gb:.2f} GB read; {self.retries} S3 "
+            f"requests retried; report {self.report_url}"
         )
 
 
@@ -91,6 +102,8 @@ def convert_cohort(
     """
     started = datetime.now(UTC)
     run_id = started.strftime("%Y%m%dT%H%M%S%fZ")
+    retries_before = retries_seen()
+    run = run or Run()
     src_opts = (
         dict(source_storage_options)
         if source_storage_options is not None
@@ -102,6 +115,7 @@ def convert_cohort(
     fs, dest_path = filesystem(dest, dest_opts)
     if fs.isfile(dest_path):
         raise InvalidInputError(f"{dest}: is a file; DEST must be a folder or an s3:// prefix")
+    _check_not_inside(dest, source)
     cohort = read_source(source, src_opts, layout=layout_name, dynamic_root=dynamic_root)
     index = read_index(dest, dest_opts)
     published = dict(zip(index["subject"], index["store"], strict=True))
@@ -114,6 +128,13 @@ def convert_cohort(
         options=options,
         published=published,
     )
+    if not is_remote(dest):  # the first write: say so plainly if DEST cannot be made
+        try:
+            fs.makedirs(dest_path, exist_ok=True)
+        except OSError as exc:
+            raise InvalidInputError(
+                f"{dest}: DEST is not writable ({exc.strerror or exc}); nothing was written"
+            ) from None
     _write_labels(dest, cohort.labels, dest_opts)
 
     results: list[SubjectResult] = []
@@ -140,10 +161,13 @@ def convert_cohort(
         finally:
             deleted.extend(commit(dest, pending, dest_opts, run_id, published))
 
-    collect(_converted(tasks, run or Run()))
+    collect(_converted(tasks, run))
     swept = sweep_staging(dest, dest_opts)
 
     finished = datetime.now(UTC)
+    # this process's own retries (listing, index) and every subject's, each counted once
+    retried = retries_seen() - retries_before
+    retried += 0 if run.serial else sum(r.retries for r in results)
     order = {t.subject: i for i, t in enumerate(tasks)}
     results.sort(key=lambda r: order[r.subject])
     report = {
@@ -154,8 +178,11 @@ def convert_cohort(
         "started": started.isoformat(timespec="seconds"),
         "finished": finished.isoformat(timespec="seconds"),
         "counts": dict(Counter(r.status for r in results)),
+        "warnings": list(cohort.warnings),
         "swept": swept,  # format-1 leftovers in staging/
         "deleted": deleted,  # versions the index no longer names (replaced or abandoned)
+        "seconds": round((finished - started).total_seconds(), 3),
+        "s3_retries": retried,
         "subjects": [
             {
                 "subject": r.subject,
@@ -163,12 +190,29 @@ def convert_cohort(
                 "error": r.error,
                 **({"traceback": r.traceback} if r.traceback else {}),
                 "seconds": round(r.seconds, 3),
+                "s3_retries": r.retries,
+                **({"warnings": list(r.warnings)} if r.warnings else {}),
             }
             for r in results
         ],
     }
     url = write_report(dest, f"convert-{run_id}", report, dest_opts)
-    return RunReport(run_id=run_id, results=tuple(results), report_url=url)
+    return RunReport(run_id, tuple(results), url, retried, cohort.warnings)
+
+
+def _check_not_inside(dest: str, source: str) -> None:
+    """Refuse a DEST inside SOURCE: a later run could list its own output as input. BIDS
+    keeps derived data in the dataset's ``derivatives/``, which no reader lists."""
+
+    def norm(url: str) -> str:
+        return url.rstrip("/") if is_remote(url) else os.path.realpath(url)
+
+    d, s = norm(dest), norm(source).rstrip("/")
+    inside = d == s or d.startswith(s + "/")
+    if inside and not d.startswith(s + "/derivatives/"):
+        raise InvalidInputError(
+            f"{dest}: DEST is inside the source {source}; choose a folder outside it"
+        )
 
 
 def _converted(tasks: list[SubjectTask], run: Run) -> Any:
@@ -176,13 +220,14 @@ def _converted(tasks: list[SubjectTask], run: Run) -> Any:
     names = [t.subject for t in tasks]
     for out in run.map(run_task, tasks, desc="convert", names=names):
         if out.failure is None:
-            yield out.value
+            yield dataclasses.replace(out.value, retries=out.retries)
         else:
             yield SubjectResult(
                 tasks[out.position].subject,
                 "failed",
                 error=out.failure.error,
                 traceback=out.failure.traceback,
+                retries=out.retries,
             )
 
 

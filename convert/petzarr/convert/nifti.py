@@ -31,7 +31,12 @@ import numpy as np
 from isal import igzip_threaded
 
 from petzarr.cohort.config import get_float, get_int
-from petzarr.cohort.errors import CorruptFileError, MissingSourceError, ObliqueAffineError
+from petzarr.cohort.errors import (
+    CorruptFileError,
+    InvalidInputError,
+    MissingSourceError,
+    ObliqueAffineError,
+)
 from petzarr.cohort.grid import Grid
 from petzarr.cohort.metadata import SourceFile
 from petzarr.cohort.storage import filesystem
@@ -231,7 +236,9 @@ class NiftiStream:
                 "re-download it"
             ) from None
         if len(data) != n:
-            raise CorruptFileError(f"{self.uri}: file ends inside {what}")
+            if what == "the header" and not data:
+                raise CorruptFileError(f"{self.uri}: empty file (0 bytes); re-download it")
+            raise CorruptFileError(f"{self.uri}: file ends inside {what}; re-download it")
         return data
 
     def close(self) -> None:
@@ -331,6 +338,7 @@ def read_nifti(
     *,
     dtype: Any = None,
     allow_oblique: bool = False,
+    volume: bool = False,
 ) -> NiftiVolume:
     """Read a NIfTI volume into canonical RAS+ ``(z, y, x)`` (or ``(t, z, y, x)``).
 
@@ -345,6 +353,9 @@ def read_nifti(
         type when unscaled, float32 when scaled.
     allow_oblique : bool
         Store oblique data on its closest canonical grid instead of refusing it.
+    volume : bool
+        Require one 3-D volume (a 4-D file of one frame is read as its frame); anything
+        else is refused from the header, before a voxel is read.
 
     Examples
     --------
@@ -358,7 +369,14 @@ def read_nifti(
     """
     with NiftiStream(uri, options) as stream:
         ornt, canonical = stream.orientation(allow_oblique=allow_oblique)
-        raw = np.empty(stream.shape_zyx, dtype=stream.header.get_data_dtype())
+        shape = stream.shape_zyx
+        if volume and (len(shape) < 3 or any(n != 1 for n in shape[:-3])):
+            raise InvalidInputError(
+                f"{uri}: a {len(shape)}-D image of shape {stream.header.get_data_shape()} "
+                "(x, y, z, ...); expected one 3-D volume. A dynamic PET series belongs in a "
+                "hedyPET/BIDS source's dynamic PET; otherwise save the single frame as 3-D"
+            )
+        raw = np.empty(shape, dtype=stream.header.get_data_dtype())
         stream.read_into(raw)
         source = stream.finish()
         slope, inter = stream.header.get_slope_inter()
@@ -370,6 +388,8 @@ def read_nifti(
         except CorruptFileError as exc:
             raise CorruptFileError(f"{uri}: {exc}") from None
         data = to_canonical_zyx(data, ornt)
+        if volume:
+            data = data.reshape(data.shape[-3:])
         header = canonical_header(stream.header, canonical, data.shape, data.dtype)
     # the stored header holds the affine in float32: take it from there, so coordinates,
     # OME transforms and the NIfTI header are exactly the same numbers

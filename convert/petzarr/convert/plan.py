@@ -66,6 +66,7 @@ class CohortSource:
     subjects: tuple[SubjectSource, ...]
     labels: dict[str, dict[int, str]]  # group name -> {id: name}
     options: dict[str, Any] = field(default_factory=dict)  # fsspec options to read it
+    warnings: tuple[str, ...] = ()  # what is missing but not fatal (e.g. a spreadsheet row)
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from petzarr.cohort.config import get_float, get_int
 from petzarr.cohort.errors import PetZarrError
 from petzarr.cohort.layout import ENHANCE_GROUPS
 from petzarr.cohort.storage import filesystem
+from petzarr.convert.label_values import label_values, unnamed_labels
 from petzarr.convert.nifti import Grid, canonical_grid, open_nifti, read_nifti
 from petzarr.convert.sources.enhance import DETAILS, case_files, read_enhance
 
@@ -136,11 +137,10 @@ def _check_labels(
     uri: str, group: str, table: dict[int, str], options: dict[str, Any]
 ) -> list[Problem]:
     try:
-        data = read_nifti(uri, options, dtype=np.uint16).data
+        data = read_nifti(uri, options, dtype=np.uint16, volume=True).data
     except (PetZarrError, OSError, ValueError) as exc:
         return [Problem(uri, "voxels", str(exc))]
-    present = np.flatnonzero(np.bincount(data.ravel(), minlength=1))
-    unknown = sorted(int(v) for v in present if v and v not in table)
+    unknown = unnamed_labels(label_values(data), table)
     if unknown:
         return [Problem(uri, "labels", f"values {unknown[:10]} not in labels.json group {group!r}")]
     return []

@@ -18,6 +18,7 @@ import zarr
 
 from petzarr.cohort import layout
 from petzarr.cohort.errors import MissingSourceError, PetZarrError, VerificationError
+from petzarr.cohort.executor import task_threads
 from petzarr.cohort.metadata import SourceFile
 from petzarr.cohort.storage import filesystem, join, zarr_store
 from petzarr.cohort.zarr_frames import frames_crc
@@ -41,6 +42,8 @@ class SubjectResult:
     traceback: str = ""  # for failures that are bugs, not bad input
     seconds: float = 0.0
     bytes_read: int = 0
+    retries: int = 0  # S3 requests retried by the task's process while it ran (executor's)
+    warnings: tuple[str, ...] = ()  # converted, but worth a look (e.g. unnamed labels)
 
 
 def run_task(task: SubjectTask) -> SubjectResult:
@@ -128,6 +131,7 @@ def convert_subject(task: SubjectTask) -> SubjectResult:
         row=staged.row,
         seconds=time.perf_counter() - start,
         bytes_read=sum(s.size for s in staged.sources.values()),
+        warnings=staged.warnings,
     )
 
 
@@ -173,7 +177,7 @@ def _verify(url: str, task: SubjectTask, crcs: dict[str, int]) -> None:
             array = None
         if not isinstance(array, zarr.Array):
             raise VerificationError(f"subject {task.subject}: {path} is missing from the new store")
-        threads = task.options.write_threads
+        threads = task_threads(task.options.write_threads)
         found = (frames_crc if array.ndim == 4 else array_crc)(array, threads=threads)
         if found != expected:
             raise VerificationError(

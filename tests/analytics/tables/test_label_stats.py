@@ -42,13 +42,16 @@ def reference_table(values, label_maps, *, spacing, erosion, scale, median, peak
                     mask = ndimage.binary_erosion(mask, iterations=n)
                 if not mask.any():
                     continue
-                x = values[mask].astype(np.float64)
+                finite = np.isfinite(values)
+                x = values[mask & finite].astype(np.float64)
+                nonfinite = int((mask & ~finite).sum())
                 rows.append(
                     {
                         "Task": task,
                         "Label Index": int(k),
                         "Erosion Iterations": n,
                         "Voxel Count": x.size,
+                        "Non-finite Voxels": nonfinite,
                         "Volume [mL]": x.size * np.prod(spacing) / 1000,
                         "Mean": x.mean() * scale,
                         "STD": x.std() * scale,
@@ -77,10 +80,11 @@ def subject(seed=0, shape=(10, 12, 14)):
 def assert_tables_equal(got, want):
     assert list(got.columns) == list(COLUMNS)
     assert got["Task"].tolist() == want["Task"].tolist()
-    for col in ("Label Index", "Erosion Iterations", "Voxel Count"):
+    ints = ("Label Index", "Erosion Iterations", "Voxel Count", "Non-finite Voxels")
+    for col in ints:
         assert got[col].dtype == np.int64
         np.testing.assert_array_equal(got[col], want[col], err_msg=col)
-    for col in COLUMNS[4:]:
+    for col in COLUMNS[len(ints) + 1 :]:
         assert got[col].dtype == np.float64
         np.testing.assert_allclose(got[col], want[col], rtol=1e-10, err_msg=col)
 
@@ -93,6 +97,45 @@ def test_full_table_matches_reference():
     assert_tables_equal(got, want)
     assert 5 in got.loc[got["Erosion Iterations"] == 0, "Label Index"].tolist()
     assert 5 not in got.loc[got["Erosion Iterations"] == 1, "Label Index"].tolist()
+
+
+def sphere_mean_max_finite(values, mask, spacing):
+    """SUVpeak over spheres free of non-finite values (NaN when every sphere has one)."""
+    grid = np.indices(values.shape).reshape(3, -1).T
+    flat = values.reshape(-1).astype(np.float64)
+    means = []
+    for c in np.argwhere(mask):
+        near = flat[(((grid - c) * np.asarray(spacing)) ** 2).sum(axis=1) <= PEAK_RADIUS_MM**2]
+        if np.isfinite(near).all():
+            means.append(near.mean())
+    return max(means) if means else np.nan
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+def test_nan_and_inf_voxels_are_left_out_and_counted(lazy):
+    values, maps = subject(5)
+    values[5, 6, 7] = np.nan  # inside organ 1
+    values[5, 6, 5] = np.inf
+    values[0, 0, 0] = -np.inf  # organ 2 and tissue 0
+    kw = dict(erosion=(0, 1), scale=1.0, median=not lazy, peak=not lazy)
+    chunks = (4, 12, 14)
+    got = label_statistics(
+        da.from_array(values, chunks=chunks) if lazy else values,
+        {k: da.from_array(m, chunks=chunks) for k, m in maps.items()} if lazy else maps,
+        spacing_mm=SPACING,
+        **kw,
+    )
+    want = reference_table(values, maps, spacing=SPACING, **(kw | {"peak": False}))
+    if not lazy:  # the peak: the hottest sphere that holds no non-finite value
+        for i, row in want.iterrows():
+            mask = maps[row["Task"]] == row["Label Index"]
+            if row["Erosion Iterations"]:
+                mask = ndimage.binary_erosion(mask, iterations=int(row["Erosion Iterations"]))
+            want.loc[i, "Peak"] = sphere_mean_max_finite(values, mask, SPACING)
+    assert_tables_equal(got, want)
+    organ1 = got[(got["Task"] == "organs") & (got["Label Index"] == 1)]
+    assert organ1["Non-finite Voxels"].tolist() == [2, 2]
+    assert np.isfinite(organ1[["Mean", "STD", "Min", "Max"]].to_numpy()).all()
 
 
 def test_defaults_leave_median_and_peak_empty():

@@ -30,6 +30,7 @@ def cohort_stats(
     is sorted by subject, task, erosion and label; a failing subject is in ``failed`` with
     its error, and the rest of the cohort carries on.
     """
+    retried: list[int] = []
     results, failed = run_subjects(
         subject_stats,
         cohort_url,
@@ -40,9 +41,10 @@ def cohort_stats(
         anon=anon,
         kwargs=kwargs,
         per_subject=lambda row: {"index_row": row},
+        retried=retried,
     )
     table = pd.concat(list(results.values()), ignore_index=True) if results else pd.DataFrame()
     if not table.empty:
         order = ["Subject", "Task", "Erosion Iterations", "Label Index"]
         table = table.sort_values(order, kind="stable").reset_index(drop=True)
-    return CohortRun(table=table, failed=failed)
+    return CohortRun(table=table, failed=failed, retries=sum(retried))

@@ -28,6 +28,7 @@ class CohortRun:
 
     table: pd.DataFrame
     failed: dict[str, str]
+    retries: int = 0  # S3 requests the tasks retried (see petzarr.cohort.retries)
 
     @property
     def exit_code(self) -> int:
@@ -59,12 +60,14 @@ def run_subjects(
     anon: bool = False,
     kwargs: Mapping[str, Any] | None = None,
     per_subject: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    retried: list[int] | None = None,
 ) -> tuple[dict[str, Any], dict[str, str]]:
     """Run ``job(store_url, storage_options=..., **kwargs)`` for every (chosen) subject.
 
     ``job`` must be a module-level function (it is pickled by reference to the workers).
     ``per_subject(index_row)`` adds subject-specific keyword arguments. Returns the results
-    and the errors, each keyed by subject (results in subject order).
+    and the errors, each keyed by subject (results in subject order); ``retried``, when
+    given, gains the number of S3 requests the tasks retried.
     """
     cohort = open_cohort(cohort_url, storage_options=storage_options, anon=anon)
     rows = {str(r["subject"]): r for r in cohort.index.to_dict("records")}
@@ -84,6 +87,8 @@ def run_subjects(
     results: dict[str, Any] = {}
     failed: dict[str, str] = {}
     for out in (run or Run()).map(SubjectTask.__call__, tasks, desc=desc, names=chosen):
+        if retried is not None:
+            retried.append(out.retries)
         if out.failure is None:
             results[chosen[out.position]] = out.value
         else:

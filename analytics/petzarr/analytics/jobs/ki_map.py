@@ -24,7 +24,6 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Final, cast
 
-import dask
 import dask.array as da
 import numpy as np
 import pandas as pd
@@ -36,6 +35,7 @@ from petzarr.analytics.kernels.patlak import frames_from
 from petzarr.analytics.tables.patlak import INPUT_FUNCTION_ID
 from petzarr.cohort import layout
 from petzarr.cohort.errors import InvalidInputError
+from petzarr.cohort.executor import threaded
 from petzarr.cohort.format import converter_version
 from petzarr.cohort.storage import zarr_store
 from petzarr.cohort.subject import SubjectStore, open_subject, read_config
@@ -221,7 +221,7 @@ def _write_map(subject: SubjectStore, ki: Any, attrs: dict[str, Any]) -> None:
         config={"write_empty_chunks": True},
     )
     ki = ki.rechunk(arr.chunks)
-    with dask.config.set(scheduler="threads"):  # inside a cluster task: stay on its threads
+    with threaded():
         da.store(ki, cast(Any, arr), lock=False)
     _consolidate(store)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import dask
 import pandas as pd
 import zarr
 
@@ -17,6 +16,7 @@ from petzarr.analytics.jobs.input_functions import dynamic_input_functions
 from petzarr.analytics.jobs.ki_map import write_ki_map
 from petzarr.analytics.jobs.tacs import dynamic_tacs
 from petzarr.cohort import layout
+from petzarr.cohort.executor import threaded
 from petzarr.cohort.subject import open_subject, read_config
 
 __all__ = ["subject_kinetics"]
@@ -37,7 +37,7 @@ def subject_kinetics(
     ``ki_map`` holds :func:`~petzarr.analytics.jobs.ki_map.write_ki_map`'s options, or is
     None for no map. Returns ``(tacs, input functions or None, Ki-map attributes or None)``.
     """
-    with zarr.config.set(read_config()), dask.config.set(scheduler="threads"):
+    with zarr.config.set(read_config()), threaded():
         subject = open_subject(store_url, storage_options=storage_options)
         dyn = subject.group(layout.PET_DYNAMIC_GROUP)
         tacs = dynamic_tacs(dyn, groups=groups, erosion=erosion)

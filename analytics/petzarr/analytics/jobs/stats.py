@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-import dask
 import dask.array as da
 import numpy as np
 import pandas as pd
@@ -20,6 +19,7 @@ from petzarr.analytics.tables.label_stats import label_statistics, name_labels
 from petzarr.analytics.tables.suv_norms import SUL_DECAZES, SUL_JAMES, SUL_JANMA, SUV
 from petzarr.cohort import layout
 from petzarr.cohort.errors import InvalidInputError
+from petzarr.cohort.executor import threaded
 from petzarr.cohort.subject import SubjectStore, open_subject
 
 __all__ = ["subject_stats"]
@@ -76,8 +76,7 @@ def _statistics(
             f"subject {subject.subject}: no label map(s) {', '.join(missing)} in group {group!r}"
         )
     maps = {name: da.from_zarr(image.label_map(name)) for name in wanted}
-    # this runs inside a cluster task: the subject's own graph must not go back to the cluster
-    with dask.config.set(scheduler="threads"):
+    with threaded():
         table = label_statistics(
             da.from_zarr(image.image),
             maps,

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-import dask
 import dask.array as da
 import pandas as pd
 import zarr
@@ -15,6 +14,7 @@ from petzarr.analytics.tables.tacs import finish_tac_table, label_tacs
 from petzarr.cohort import layout
 from petzarr.cohort.config import get_int
 from petzarr.cohort.errors import InvalidInputError
+from petzarr.cohort.executor import threaded
 from petzarr.cohort.subject import ImageGroup, SubjectStore, open_subject, read_config
 
 __all__ = ["dynamic_tacs", "subject_tacs"]
@@ -59,7 +59,7 @@ def subject_tacs(
     # a missing chunk fails the subject; chunks decode in the reading thread (read_config)
     with (
         zarr.config.set(read_config()),
-        dask.config.set(scheduler="threads"),  # inside a cluster task: stay on its threads
+        threaded(),
     ):
         subject = open_subject(store, storage_options=storage_options)
         dyn = subject.group(layout.PET_DYNAMIC_GROUP)

@@ -13,6 +13,7 @@ cohort layer renames the columns (``Mean`` -> ``PET Mean [Bq/mL]``, ...).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -44,6 +45,7 @@ COLUMNS: tuple[str, ...] = (
     "Label Index",
     "Erosion Iterations",
     "Voxel Count",
+    "Non-finite Voxels",
     "Volume [mL]",
     "Mean",
     "STD",
@@ -99,7 +101,9 @@ def label_statistics(
     -------
     pandas.DataFrame
         Columns :data:`COLUMNS`: ``Task`` (str), ``Label Index``, ``Erosion Iterations``,
-        ``Voxel Count`` (int64), ``Volume [mL]`` (count x voxel volume), ``Mean``, ``STD``
+        ``Voxel Count`` (int64: the voxels the statistics describe), ``Non-finite Voxels``
+        (int64: voxels of the label whose value is NaN or infinite, left out of every
+        statistic), ``Volume [mL]`` (of the voxels counted), ``Mean``, ``STD``
         (population, ddof 0), ``Min``, ``Max``, ``Median``, ``Peak`` (float64). One row per
         (task, erosion, label) with at least one voxel, ordered that way; labels that are
         absent, or vanish after erosion, have no row.
@@ -146,9 +150,14 @@ def label_statistics(
         values, *maps = dask.compute(values, *maps)
         lazy = False
     tagged, arrays = erosion_levels(names, maps, levels)
+    values, arrays, nonfinite = exclude_nonfinite(values, arrays, n_labels)
     moments = label_moments(values, arrays, n_labels=n_labels, split_every=split_every)
-    if lazy:
-        moments = moments.compute()
+    if lazy:  # one compute: the moments' fields and the non-finite counts
+        import dask
+
+        names = [f.name for f in dataclasses.fields(moments)]
+        *parts, nonfinite = dask.compute(*(getattr(moments, f) for f in names), nonfinite)
+        moments = LabelMoments(*parts)
     med = pk = None
     if median:
         med = label_medians(values, arrays, n_labels=n_labels, counts=moments.count)
@@ -157,7 +166,55 @@ def label_statistics(
             values, arrays, spacing_mm=spacing, n_labels=n_labels, radius_mm=peak_radius_mm
         ).value
     voxel_ml = float(np.prod(spacing)) / 1000.0
-    return _table(tagged, moments, med, pk, voxel_ml=voxel_ml, scale=scale)
+    # (maps, labels); lazily one vector per block column, summed here
+    nonfinite = np.asarray(nonfinite).reshape(len(arrays), -1, n_labels).sum(axis=1)
+    return _table(tagged, moments, med, pk, nonfinite, voxel_ml=voxel_ml, scale=scale)
+
+
+def exclude_nonfinite(values: Any, maps: list[Any], n_labels: int) -> tuple[Any, list[Any], Any]:
+    """Leave NaN and infinite values out of every label: ``(values, maps, counts)``.
+
+    Such voxels are moved to the background (label 0) of each map, and infinities become
+    NaN, so no sum, extreme, median or peak sphere of a label takes them in; ``counts``
+    ``(n_maps, n_labels)`` says how many each label lost. A volume without them (the
+    usual case) is passed through untouched, at the cost of one ``isfinite`` pass.
+
+    >>> v = np.array([[[1.0, np.nan, np.inf, 4.0]]])
+    >>> m = np.array([[[1, 1, 2, 2]]], np.uint8)
+    >>> _, (clean,), counts = exclude_nonfinite(v, [m], 3)
+    >>> clean.tolist(), counts.tolist()
+    ([[[1, 0, 0, 2]]], [[0, 1, 1]])
+    """
+    if isinstance(values, np.ndarray):
+        bad = ~np.isfinite(values)
+        if not bad.any():
+            return values, maps, np.zeros((len(maps), n_labels), np.int64)
+        counts = np.stack([np.bincount(m[bad], minlength=n_labels) for m in maps])
+        clean = [np.where(bad, np.zeros((), m.dtype), m) for m in maps]
+        return np.where(bad, np.nan, values).astype(values.dtype, copy=False), clean, counts
+    import dask.array as da
+
+    bad = ~da.isfinite(values)
+    # one count vector per block, laid along the last axis: (1, 1, n_labels) each
+    counts = da.stack(
+        [
+            da.map_blocks(
+                _block_counts,
+                m,
+                bad,
+                n_labels,
+                dtype=np.int64,
+                chunks=(*((1,) * n for n in m.numblocks[:2]), (n_labels,) * m.numblocks[2]),
+            ).sum(axis=(0, 1))
+            for m in maps
+        ]
+    )
+    clean = [da.where(bad, np.zeros((), m.dtype), m) for m in maps]
+    return da.where(bad, np.nan, values).astype(values.dtype), clean, counts
+
+
+def _block_counts(labels: np.ndarray, bad: np.ndarray, n_labels: int) -> np.ndarray:
+    return np.bincount(labels[bad], minlength=n_labels)[None, None, :]
 
 
 def parse_erosion(erosion: Iterable[int]) -> list[int]:
@@ -208,6 +265,7 @@ def _table(
     moments: LabelMoments,
     med: Any,
     pk: Any,
+    nonfinite: np.ndarray,
     *,
     voxel_ml: float,
     scale: float,
@@ -230,6 +288,7 @@ def _table(
             "Label Index": rows_k.astype(np.int64),
             "Erosion Iterations": np.array([tagged[i][1] for i in rows_m], np.int64),
             "Voxel Count": n.astype(np.int64),
+            "Non-finite Voxels": nonfinite[rows_m, rows_k].astype(np.int64),
             "Volume [mL]": n * voxel_ml,
             "Mean": pick(moments.mean),
             "STD": std * scale,

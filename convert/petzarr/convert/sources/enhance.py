@@ -98,17 +98,23 @@ def read_enhance(uri: str, options: dict[str, Any] | None = None) -> CohortSourc
     ct, pt = files.pop("CT"), files.pop("PT")
     segs = {g.name: files[g.folder] for g in ENHANCE_GROUPS}
     rows: dict[str, dict[str, Any]] = {}
+    warnings: list[str] = []
     for name in DETAILS:
         df = _read_details(fs, f"{root}/{name}")
         if df is None:
+            warnings.append(f"{join(uri, name)}: missing; {_DETAILS_HOLD[name]}")
             continue
         prefix = "" if name.startswith("PT") else "CT "
+        listed = set()
         for rec in df.to_dict("records"):
             sid = _subject_id(rec.pop("Patient"))
+            listed.add(sid)
             target = rows.setdefault(sid, {})
             for k, v in rec.items():
                 if not (isinstance(v, float) and v != v):  # drop NaN cells
                     target.setdefault(prefix + str(k) if prefix and k in target else str(k), v)
+        for sid in sorted(set(ct) - listed):
+            warnings.append(f"subject {sid}: no row in {join(uri, name)}; {_DETAILS_HOLD[name]}")
 
     subjects = []
     for sid in sorted(ct):
@@ -126,5 +132,17 @@ def read_enhance(uri: str, options: dict[str, Any] | None = None) -> CohortSourc
             )
         )
     return CohortSource(
-        uri=uri, layout="enhance", subjects=tuple(subjects), labels=labels, options=options
+        uri=uri,
+        layout="enhance",
+        subjects=tuple(subjects),
+        labels=labels,
+        options=options,
+        warnings=tuple(warnings),
     )
+
+
+# what a user loses without each spreadsheet (row)
+_DETAILS_HOLD = {
+    "PT-details.xlsx": "without weight, height and injected activity, SUV and SUL are NaN",
+    "CT-details.xlsx": "the CT acquisition details (kVp, exposure) are not recorded",
+}
