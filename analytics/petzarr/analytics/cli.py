@@ -66,6 +66,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     _register_norms(sub)
     _register_stats(sub)
+    _register_qc(sub)
     _register_tacs(sub)
     _register_input_functions(sub)
 
@@ -353,6 +354,42 @@ def _write_run(
     print(f"{len(table)} {what} for {n} subjects -> {output}")
     print(f"{n} subjects done, {len(failed)} failed")
     return code
+
+
+def _register_qc(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "qc",
+        help="per-subject QC figures and PET/CT misalignment flags",
+        description="For every subject (one Dask task each): how far the PET is displaced from "
+        "where its CT-derived labels put the hot organs (bladder, kidneys, liver, heart, "
+        "brain: the shift that best lines their masks up with the uptake), and a PNG of PET "
+        "coronal and sagittal MIPs (SUV) and a CT slice through the liver with organ contours "
+        "and the PET fused. Writes DIR/<subject>.png, DIR/qc.parquet, DIR/qc.csv and "
+        "DIR/index.html (flagged subjects first). Exit 0 when every subject has a row, 1 when "
+        "some failed.",
+    )
+    p.add_argument("cohort", help="cohort folder or s3:// prefix")
+    p.add_argument("-o", "--output", required=True, help="folder (or s3:// prefix) to write")
+    p.add_argument(
+        "--flag-mm", type=float, default=10.0, help="flag offsets above this, mm (default 10)"
+    )
+    p.add_argument("--subjects", type=_ids, help="comma-separated subject ids (default all)")
+    _add_run_args(p)
+    p.set_defaults(run=_qc)
+
+
+def _qc(args: argparse.Namespace) -> int:
+    from petzarr.analytics.drivers.qc import cohort_qc
+
+    run = cohort_qc(args.cohort, args.output, **_cohort_kwargs(args), flag_mm=args.flag_mm)
+    _print_failed(run.failed)
+    table = run.table
+    for r in table[table["Flagged"]].to_dict("records"):
+        print(f"FLAGGED {r['Subject']}: {r['Reason']}")
+    out = args.output.rstrip("/")
+    print(f"{len(table)} subjects, {int(table['Flagged'].sum())} flagged -> {out}/qc.parquet")
+    print(f"open {out}/index.html to look at every subject, flagged first")
+    return run.exit_code
 
 
 def _register_stats(sub: argparse._SubParsersAction) -> None:

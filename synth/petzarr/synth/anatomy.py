@@ -1,4 +1,7 @@
-"""A whole-body phantom in world millimetres (RAS+: +x patient left, +y anterior, +z head).
+"""A whole-body phantom in millimetres: +x the patient's left, +y anterior, +z head.
+
+The renderer mirrors x onto RAS+ grids (+x the patient's right), so the liver lands on
+the patient's right as in every real scan.
 
 :func:`build_phantom` turns a subject's :class:`Anatomy` (height, BMI, arm position, rib and
 vertebra variants, resected organs) into structures and the primitives that draw them, in
@@ -33,7 +36,7 @@ from petzarr.synth.shapes import (
 __all__ = ["Anatomy", "Phantom", "Structure", "build_phantom"]
 
 Point = tuple[float, float, float]
-SIDES = (("left", 1.0), ("right", -1.0))  # RAS+: the patient's left is +x
+SIDES = (("left", 1.0), ("right", -1.0))  # the phantom's +x is the patient's left
 _MODEL = {g.name: g.model for g in ENHANCE_GROUPS}
 ORGANS, CARDIAC, MUSCLES = "organs", "cardiac", "muscles"
 BONES, RIBS, SPINE = "peripheral_bones", "ribs", "vertebrae"

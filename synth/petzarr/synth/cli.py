@@ -29,7 +29,33 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--layout", choices=("enhance", "hedypet"), default="enhance")
     p.add_argument("--dynamic-root", help="hedypet: write the dynamic dataset here (default: DEST)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument(
+        "--shift-pet",
+        action="append",
+        default=[],
+        metavar="SUBJECT:DZ,DY,DX",
+        help="simulate patient motion: displace SUBJECT's PET by DZ,DY,DX mm (RAS+ axes, "
+        "e.g. 0002:0,12,0); repeat for more subjects; recorded in the truth (enhance layout)",
+    )
     p.set_defaults(run=_synth)
+
+
+def parse_shift(text: str) -> tuple[str, tuple[float, float, float]]:
+    """``"0002:0,12,0"`` -> ``("0002", (0.0, 12.0, 0.0))``.
+
+    >>> parse_shift("0002:0,12,-3.5")
+    ('0002', (0.0, 12.0, -3.5))
+    """
+    from petzarr.cohort.errors import InvalidInputError
+
+    subject, _, mm = text.partition(":")
+    try:
+        dz, dy, dx = (float(v) for v in mm.split(","))
+    except ValueError:
+        raise InvalidInputError(
+            f"--shift-pet {text!r}: expected SUBJECT:DZ,DY,DX in mm, e.g. 0002:0,12,0"
+        ) from None
+    return subject, (dz, dy, dx)
 
 
 def _synth(args: argparse.Namespace) -> int:
@@ -45,6 +71,9 @@ def _synth(args: argparse.Namespace) -> int:
         )
         print(f"wrote {len(hedy.subjects)} {args.size} hedyPET subjects to {args.dest}")
         return 0
-    truth = write_enhance_cohort(args.dest, subjects=args.subjects, size=args.size, seed=args.seed)
+    shifts = dict(parse_shift(t) for t in args.shift_pet)
+    truth = write_enhance_cohort(
+        args.dest, subjects=args.subjects, size=args.size, seed=args.seed, pet_shift_mm=shifts
+    )
     print(f"wrote {len(truth.subjects)} {args.size} subjects to {args.dest}")
     return 0

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -91,6 +92,7 @@ class SubjectSpec:
     pet_grid: Grid
     noise_seed: int
     ct_details: dict[str, object] = field(default_factory=dict)
+    pet_shift_mm: tuple[float, float, float] = (0.0, 0.0, 0.0)  # (z, y, x): motion
 
     @property
     def injected_activity_bq(self) -> float:
@@ -203,6 +205,25 @@ def draw_subject(index: int, *, seed: int = 0, size: str = "tiny") -> SubjectSpe
     )
 
 
+def with_motion(
+    specs: list[SubjectSpec], shifts: Mapping[str, Sequence[float]] | None
+) -> list[SubjectSpec]:
+    """``specs`` with the PET of the subjects in ``shifts`` displaced (see ``pet_shift_mm``)."""
+    shifts = dict(shifts or {})
+    unknown = sorted(set(shifts) - {s.subject for s in specs})
+    if unknown:
+        raise InvalidInputError(f"synthetic cohort: no subject(s) {', '.join(unknown)} to shift")
+    out = []
+    for spec in specs:
+        if spec.subject in shifts:
+            shift = tuple(float(v) for v in shifts[spec.subject])
+            if len(shift) != 3:
+                raise InvalidInputError(f"PET shift of {spec.subject}: give (dz, dy, dx) in mm")
+            spec = replace(spec, pet_shift_mm=(shift[0], shift[1], shift[2]))
+        out.append(spec)
+    return out
+
+
 def subject_paths(root: str | os.PathLike[str], subject: str) -> dict[str, Path]:
     """``{"CT": path, "PT": path, <group name>: path, ...}`` of one subject's files."""
     root = Path(root)
@@ -260,6 +281,7 @@ def write_subject(root: str | os.PathLike[str], spec: SubjectSpec) -> SubjectTru
         reference=spec.tissue_suv["liver"] * spec.suv_denominator,
         as_int16=spec.pet_int16,
         slab=spec.size.slab,
+        shift_mm=spec.pet_shift_mm,
     )
     voxels: dict[LabelKey, int] = {}
     tissue_of: dict[LabelKey, str] = {}
@@ -299,6 +321,7 @@ def write_subject(root: str | os.PathLike[str], spec: SubjectSpec) -> SubjectTru
         ct_grid=spec.ct_grid,
         pet_grid=spec.pet_grid,
         anatomy=spec.anatomy,
+        pet_shift_mm=spec.pet_shift_mm,
     )
 
 
@@ -309,7 +332,12 @@ def _size(size: str) -> Size:
 
 
 def write_enhance_cohort(
-    dest: str | os.PathLike[str], *, subjects: int = 3, size: str = "tiny", seed: int = 0
+    dest: str | os.PathLike[str],
+    *,
+    subjects: int = 3,
+    size: str = "tiny",
+    seed: int = 0,
+    pet_shift_mm: Mapping[str, Sequence[float]] | None = None,
 ) -> CohortTruth:
     """Write a synthetic cohort in the ENHANCE.PET 1.6k layout.
 
@@ -324,6 +352,9 @@ def write_enhance_cohort(
         (CT 128x128x96) for demos, ``full`` (CT 512x512x531, PET 440x440x531) for benchmarks.
     seed : int
         Cohort seed; the same seed writes byte-identical NIfTI files.
+    pet_shift_mm : mapping of subject id to (dz, dy, dx), optional
+        Simulated motion: those subjects' PET content is displaced rigidly by this many mm
+        (RAS+ axes) from where their CT and labels put it; recorded in the truth.
 
     Returns
     -------
@@ -350,6 +381,7 @@ def write_enhance_cohort(
     root.mkdir(parents=True, exist_ok=True)
     (root / "labels.json").write_text(json.dumps(labels_json(), indent=2) + "\n")
     specs = [draw_subject(i, seed=seed, size=size) for i in range(subjects)]
+    specs = with_motion(specs, pet_shift_mm)
     truths = tuple(write_subject(root, spec) for spec in specs)
     pt_rows = [
         {

@@ -103,7 +103,11 @@ def rasterise(phantom: Phantom, grid: Grid, z0: int = 0, z1: int | None = None) 
     owner = np.zeros((z1 - z0, *grid.shape[1:]), dtype=np.uint8)
     if len(phantom.structures) > 255:  # pragma: no cover - the phantom has ~150
         raise ValueError("more than 255 structures do not fit a uint8 owner map")
-    return paint(owner, *_axes(grid, z0, z1), phantom.items)
+    x, y, z = _axes(grid, z0, z1)
+    # the phantom is drawn with +x towards the patient's left; RAS+ has +x towards the
+    # right: paint it on the mirrored (still ascending) x axis, then mirror back
+    paint(owner[..., ::-1], -x[::-1], y, z, phantom.items)
+    return owner
 
 
 def write_ct(
@@ -209,8 +213,12 @@ def write_pet(
     reference: float,
     as_int16: bool,
     slab: int,
+    shift_mm: Sequence[float] = (0.0, 0.0, 0.0),
 ) -> float | None:
     """Write the PET in Bq/mL: activity blurred to ``fwhm_mm`` with count-like noise.
+
+    ``shift_mm`` ``(dz, dy, dx)`` simulates motion: the anatomy is rendered displaced by it
+    while the header keeps ``grid``, so the PET no longer lines up with the CT.
 
     Noise has standard deviation ``PET_NOISE * sqrt(a * reference)`` at blurred activity
     ``a`` (``PET_NOISE`` relative at ``reference``), and none outside the body. With
@@ -222,7 +230,10 @@ def write_pet(
     float or None
         The ``scl_slope`` written, or None for float32.
     """
-    owner = rasterise_all(phantom, grid, slab)
+    # voxel k shows what lies at origin + k * spacing - shift: the anatomy moves by +shift
+    (z, y, x), (dz, dy, dx) = grid.origin, shift_mm
+    moved = Grid(grid.shape, grid.spacing, (z - dz, y - dy, x - dx))
+    owner = rasterise_all(phantom, moved, slab)
     slope = float(np.float32(1.5 * float(luts.activity.max()) / 32767)) if as_int16 else None
     dtype = np.int16 if as_int16 else np.float32
     bank = _kernels.noise_bank(rng, math.prod(grid.shape))

@@ -63,6 +63,9 @@ class SubjectTruth:
         Canonical RAS+ ``(z, y, x)`` grids.
     anatomy : Anatomy
         The phantom parameters.
+    pet_shift_mm : (dz, dy, dx)
+        Simulated patient motion: the PET's content is displaced by this (mm, RAS+ axes in
+        ``(z, y, x)`` order) from where the CT and its labels put the anatomy.
     """
 
     subject: str
@@ -88,6 +91,7 @@ class SubjectTruth:
     ct_grid: Grid
     pet_grid: Grid
     anatomy: Anatomy
+    pet_shift_mm: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
     def activity(self, group: str, label: int) -> float:
         """True activity concentration [Bq/mL] of a label at scan start: SUV x SUV

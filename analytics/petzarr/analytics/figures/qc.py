@@ -1,0 +1,110 @@
+"""A subject's QC figure: PET MIPs, and a CT slice through the liver with organ contours
+and the PET fused on top (see :mod:`petzarr.analytics.figures` for the conventions)."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from petzarr.cohort import layout
+from petzarr.cohort.subject import SubjectStore
+
+__all__ = ["qc_figure"]
+
+
+def qc_figure(
+    subject: SubjectStore,
+    pet: np.ndarray,
+    row: Mapping[str, Any],
+    *,
+    per_suv: float,
+    units: str,
+) -> bytes:
+    """PNG bytes of the figure of one subject (``pet`` is its PET group's image).
+
+    ``per_suv`` is the PET's value of SUV 1 (its SUV denominator in the stored units);
+    NaN shows the stored ``units`` instead.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    grid = subject.group(layout.PET_GROUP).grid
+    z, y, x = (grid.coords()[a] for a in ("z", "y", "x"))
+    suv = np.isfinite(per_suv) and per_suv > 0
+    shown = np.nan_to_num(pet / per_suv if suv else pet, nan=0.0, posinf=0.0, neginf=0.0)
+    label = "SUV" if suv else units
+    top = float(np.percentile(shown, 99.9)) or 1.0
+
+    fig, axes = plt.subplots(1, 3, figsize=(13, 6.2), width_ratios=[1, 1, 1.25])
+    coronal, sagittal, axial = axes
+    image = coronal.imshow(
+        shown.max(axis=1), extent=_extent(x, z), origin="lower", cmap="gray_r", vmin=0, vmax=top,
+        aspect="equal",
+    )  # fmt: skip
+    coronal.invert_xaxis()  # the patient's right on the image's left
+    coronal.set(title="PET coronal MIP", xlabel="x [mm]  (R | L)", ylabel="z [mm] (superior up)")
+    sagittal.imshow(
+        shown.max(axis=2), extent=_extent(y, z), origin="lower", cmap="gray_r", vmin=0, vmax=top,
+        aspect="equal",
+    )  # fmt: skip
+    sagittal.invert_xaxis()  # anterior on the left
+    sagittal.set(title="PET sagittal MIP", xlabel="y [mm]  (A | P)", ylabel="z [mm]")
+    fig.colorbar(image, ax=[coronal, sagittal], label=label, shrink=0.8, location="bottom")
+    _fused_slice(axial, subject, shown, grid, top, label)
+
+    offset = row.get("PET-CT Offset [mm]", np.nan)
+    said = f"PET-CT offset {offset:.1f} mm" if np.isfinite(offset) else str(row.get("Reason"))
+    flag = "  FLAGGED" if row.get("Flagged") else ""
+    fig.suptitle(f"subject {subject.subject}: {said}{flag}", color="red" if flag else "black")
+    out = io.BytesIO()
+    fig.savefig(out, format="png", dpi=80)
+    plt.close(fig)
+    return out.getvalue()
+
+
+def _extent(h: np.ndarray, v: np.ndarray) -> tuple[float, float, float, float]:
+    """imshow extent of voxel centres ``h`` (columns) and ``v`` (rows), edges included."""
+    dh, dv = (float(a[1] - a[0]) if len(a) > 1 else 1.0 for a in (h, v))
+    return (h[0] - dh / 2, h[-1] + dh / 2, v[0] - dv / 2, v[-1] + dv / 2)
+
+
+def _fused_slice(ax: Any, subject: SubjectStore, pet: np.ndarray, grid: Any, top: float,
+                 label: str) -> None:  # fmt: skip
+    """CT axial slice through the liver's centre, organ contours, the PET on top."""
+    ct_group = subject.group(layout.CT_GROUP)
+    ct_grid = ct_group.grid
+    cz, cy, cx = (ct_grid.coords()[a] for a in ("z", "y", "x"))
+    names = ct_group.map_names
+    # the map that names the liver: ENHANCE's organs, TotalSegmentator's total
+    seg_name = next((n for n in ("organs", "total") if n in names), names[0] if names else None)
+    k = len(cz) // 2
+    seg = None
+    if seg_name:
+        table = ct_group.label_names(seg_name)
+        liver = [i for i, n in table.items() if n == "liver"]
+        full = np.asarray(ct_group.label_map(seg_name)[...])
+        if liver and (full == liver[0]).any():
+            k = int(np.round(np.argwhere(full == liver[0])[:, 0].mean()))
+        seg = full[k]
+    ct = np.asarray(ct_group.image[k], np.float32)
+    ax.imshow(ct, extent=_extent(cx, cy), origin="lower", cmap="gray", vmin=-160, vmax=240)
+    pz = int(np.argmin(np.abs(grid.coords()["z"] - cz[k])))
+    py, px = grid.coords()["y"], grid.coords()["x"]
+    hot = np.ma.masked_less(pet[pz], 0.05 * top)
+    fused = ax.imshow(
+        hot, extent=_extent(px, py), origin="lower", cmap="hot", vmin=0, vmax=top, alpha=0.55
+    )
+    if seg is not None:
+        for value in np.unique(seg[seg > 0])[:12]:
+            ax.contour(cx, cy, (seg == value).astype(float), levels=[0.5], linewidths=0.8,
+                       colors="cyan")  # fmt: skip
+    ax.set_xlim(cx[-1], cx[0])  # the patient's right on the image's left
+    ax.set_ylim(cy[0], cy[-1])  # anterior up
+    ax.set(title=f"CT z = {cz[k]:.0f} mm, organ contours, PET fused",
+           xlabel="x [mm]  (R | L)", ylabel="y [mm] (anterior up)")  # fmt: skip
+    ax.figure.colorbar(fused, ax=ax, label=f"PET {label}", shrink=0.8, location="bottom")
