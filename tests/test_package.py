@@ -82,6 +82,7 @@ _INDEX = ("petzarr.cohort.index", "petzarr.cohort.open")
     [
         ("analytics/petzarr/analytics/kernels", _IO + _INDEX + ("petzarr.cohort.subject",)),
         ("analytics/petzarr/analytics/tables", ("zarr", "fsspec", "s3fs", "distributed", *_INDEX)),
+        ("analytics/petzarr/analytics/figures", ("distributed", *_INDEX)),
         ("analytics/petzarr/analytics/jobs", ("distributed", *_INDEX)),
     ],
 )
@@ -90,8 +91,8 @@ def test_layers_stay_in_their_lane(folder, forbidden):
 
 
 def test_analytics_imports_point_down_the_layers():
-    # kernels <- tables <- jobs <- drivers <- cli: never upward
-    layers = ["kernels", "tables", "jobs", "drivers", "cli"]
+    # kernels <- tables <- figures <- jobs <- drivers <- cli: never upward
+    layers = ["kernels", "tables", "figures", "jobs", "drivers", "cli"]
     for i, layer in enumerate(layers[:-1]):
         above = tuple(f"petzarr.analytics.{upper}" for upper in layers[i + 1 :])
         assert _offenders(f"analytics/petzarr/analytics/{layer}", above) == [], layer

@@ -83,3 +83,15 @@ def test_the_index_page_shows_the_flagged_first_and_the_csv_matches(qc):
     assert all(Path(out / f).exists() for f in re.findall(r'<img src="([^"]+)"', page))
     csv = pd.read_csv(out / "qc.csv", dtype={"Subject": str})
     assert list(csv["Subject"]) == list(table["Subject"])
+
+
+def test_the_readme_figure_script_makes_its_figure(tmp_path):
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[3] / "docs" / "make_qc_example.py"
+    spec = importlib.util.spec_from_file_location("make_qc_example", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    made = module.make(tmp_path / "figure.png")
+    assert matplotlib.image.imread(made)[..., :3].std() > 0.05
