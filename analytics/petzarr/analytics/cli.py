@@ -303,7 +303,8 @@ def _register_tacs(sub: argparse._SubParsersAction) -> None:
         description="Per-frame mean, STD (ddof 0) and voxel count of every label of every "
         "label map (and its erosions) of every subject's dynamic PET, in one streamed pass "
         "over the 4D data per subject; one long table with hedyPET's columns, one Dask task "
-        "per subject. Exit 0 when every subject succeeded, 1 when some failed.",
+        "per subject. Exit 0 when every subject succeeded, 1 when some failed, 2 on bad usage "
+        "or an unusable cohort.",
     )
     _dynamic_cohort_args(p)
     p.add_argument(
@@ -400,7 +401,8 @@ def _register_stats(sub: argparse._SubParsersAction) -> None:
         "count, volume, mean, STD (ddof 0), min, max, exact median and PERCIST peak (1 mL "
         "sphere) in Bq/mL (HU with --group ct), SUV mean/max/peak, TLG and SUL means — one "
         "long table with hedyPET's column names, one Dask task per subject, eroded masks "
-        "with --erosion. Exit 0 when every subject succeeded, 1 when some failed.",
+        "with --erosion. Exit 0 when every subject succeeded, 1 when some failed, 2 on bad "
+        "usage or an unusable cohort.",
     )
     p.add_argument("cohort", help="cohort folder or s3:// prefix")
     p.add_argument(
