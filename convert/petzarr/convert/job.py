@@ -161,13 +161,14 @@ def convert_cohort(
         finally:
             deleted.extend(commit(dest, pending, dest_opts, run_id, published))
 
-    collect(_converted(tasks, run))
+    planned = retries_seen()  # this process's own retries: listing and planning, ...
+    collect(_converted(tasks, run))  # (each subject's come with its outcome)
+    collected = retries_seen()
     swept = sweep_staging(dest, dest_opts)
 
     finished = datetime.now(UTC)
-    # this process's own retries (listing, index) and every subject's, each counted once
-    retried = retries_seen() - retries_before
-    retried += 0 if run.serial else sum(r.retries for r in results)
+    own = (planned - retries_before) + (retries_seen() - collected)  # ... and the sweep
+    retried = own + sum(r.retries for r in results)
     order = {t.subject: i for i, t in enumerate(tasks)}
     results.sort(key=lambda r: order[r.subject])
     report = {

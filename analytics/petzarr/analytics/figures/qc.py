@@ -22,11 +22,13 @@ def qc_figure(
     *,
     per_suv: float,
     units: str,
+    focus_z_mm: float | None = None,
 ) -> bytes:
     """PNG bytes of the figure of one subject (``pet`` is its PET group's image).
 
     ``per_suv`` is the PET's value of SUV 1 (its SUV denominator in the stored units);
-    NaN shows the stored ``units`` instead.
+    NaN shows the stored ``units`` instead. The axial CT slice is the one nearest
+    ``focus_z_mm`` (e.g. the liver's middle), else the middle of the CT.
     """
     import matplotlib
 
@@ -55,7 +57,7 @@ def qc_figure(
     sagittal.invert_xaxis()  # anterior on the left
     sagittal.set(title="PET sagittal MIP", xlabel="y [mm]  (A | P)", ylabel="z [mm]")
     fig.colorbar(image, ax=[coronal, sagittal], label=label, shrink=0.8, location="bottom")
-    _fused_slice(axial, subject, shown, grid, top, label)
+    _fused_slice(axial, subject, shown, grid, top, label, focus_z_mm)
 
     offset = row.get("PET-CT Offset [mm]", np.nan)
     said = f"PET-CT offset {offset:.1f} mm" if np.isfinite(offset) else str(row.get("Reason"))
@@ -74,23 +76,16 @@ def _extent(h: np.ndarray, v: np.ndarray) -> tuple[float, float, float, float]:
 
 
 def _fused_slice(ax: Any, subject: SubjectStore, pet: np.ndarray, grid: Any, top: float,
-                 label: str) -> None:  # fmt: skip
-    """CT axial slice through the liver's centre, organ contours, the PET on top."""
+                 label: str, focus_z_mm: float | None) -> None:  # fmt: skip
+    """A CT axial slice (nearest ``focus_z_mm``), organ contours, the PET on top."""
     ct_group = subject.group(layout.CT_GROUP)
     ct_grid = ct_group.grid
     cz, cy, cx = (ct_grid.coords()[a] for a in ("z", "y", "x"))
+    k = len(cz) // 2 if focus_z_mm is None else int(np.argmin(np.abs(cz - focus_z_mm)))
     names = ct_group.map_names
-    # the map that names the liver: ENHANCE's organs, TotalSegmentator's total
+    # the map that names the organs: ENHANCE's organs, TotalSegmentator's total
     seg_name = next((n for n in ("organs", "total") if n in names), names[0] if names else None)
-    k = len(cz) // 2
-    seg = None
-    if seg_name:
-        table = ct_group.label_names(seg_name)
-        liver = [i for i, n in table.items() if n == "liver"]
-        full = np.asarray(ct_group.label_map(seg_name)[...])
-        if liver and (full == liver[0]).any():
-            k = int(np.round(np.argwhere(full == liver[0])[:, 0].mean()))
-        seg = full[k]
+    seg = np.asarray(ct_group.label_map(seg_name)[k]) if seg_name else None  # one slice
     ct = np.asarray(ct_group.image[k], np.float32)
     ax.imshow(ct, extent=_extent(cx, cy), origin="lower", cmap="gray", vmin=-160, vmax=240)
     pz = int(np.argmin(np.abs(grid.coords()["z"] - cz[k])))

@@ -97,7 +97,11 @@ def subject_qc(
         "Organs": ", ".join(sorted(masks)),
     }
     suv = float(norms.get(SUV, np.nan)) / to_bq  # stored units per SUV
-    figure = qc_figure(subject, values, row, per_suv=suv, units=units)
+    liver = masks.get("liver")  # the figure's axial slice: through the liver's middle
+    focus = None
+    if liver is not None:
+        focus = float(pet.grid.coords()["z"][int(np.argwhere(liver)[:, 0].mean())])
+    figure = qc_figure(subject, values, row, per_suv=suv, units=units, focus_z_mm=focus)
     path = join(out_dir, f"{subject.subject}.png")
     fs, where = filesystem(path, out_options)
     with fs.open(where, "wb") as f:
