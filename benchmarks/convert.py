@@ -7,7 +7,10 @@ process, workers included), ``--repeat`` times; medians are printed, with MB/s o
 (uncompressed) input and the ratio of each variant's time to petzarr's in-process time.
 
 - gunzip floor: ISA-L reading every file of the subject (the least any converter must do);
-- petzarr serial: ``petzarr convert --serial`` (one subject, in-process, no cluster);
+- petzarr serial: ``petzarr convert --serial`` (one subject, in-process, no cluster),
+  pyramid and OME image-labels included (the default);
+- petzarr serial, no pyramid: the same with ``--no-pyramid`` (level 0 only): the ratio of
+  the two per-subject tasks is the pyramid's cost;
 - petzarr 1 / 2 workers: ``petzarr convert --workers N`` on two copies of the subject
   (cluster start-up included; per-subject seconds reported too);
 - naive: ``nibabel.load`` + ``get_fdata`` + ``xarray.Dataset.to_zarr`` defaults per file;
@@ -57,15 +60,25 @@ def v_gunzip(src: Path, out: Path) -> dict:
     return {}
 
 
-def v_petzarr_serial(src: Path, out: Path) -> dict:
+def v_petzarr_serial(src: Path, out: Path, *, pyramid: bool = True) -> dict:
     from petzarr.cohort.executor import Run
     from petzarr.convert.job import convert_cohort
+    from petzarr.convert.plan import ConvertOptions
 
     rep = convert_cohort(
-        str(src), str(out), subjects=["0001"], run=Run(serial=True, progress=False)
+        str(src),
+        str(out),
+        subjects=["0001"],
+        run=Run(serial=True, progress=False),
+        options=ConvertOptions(pyramid=pyramid),
     )
     assert rep.exit_code == 0, rep.failed
-    return {"subject_s": [r.seconds for r in rep.results]}
+    stored = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
+    return {"subject_s": [r.seconds for r in rep.results], "stored_gb": stored / 1e9}
+
+
+def v_petzarr_serial_level0(src: Path, out: Path) -> dict:
+    return v_petzarr_serial(src, out, pyramid=False)
 
 
 def _petzarr_workers(n: int, manifest: Path, out: Path) -> dict:
@@ -107,6 +120,7 @@ def v_nii2zarr(src: Path, out: Path) -> dict:
 VARIANTS = {
     "gunzip floor (isal)": v_gunzip,
     "petzarr serial": v_petzarr_serial,
+    "petzarr serial, no pyramid": v_petzarr_serial_level0,
     "petzarr 1 worker (2 subj)": v_petzarr_1w,
     "petzarr 2 workers (2 subj)": v_petzarr_2w,
     "naive nibabel+xarray": v_naive,
@@ -211,10 +225,21 @@ def main() -> None:
         if "subject_s" in runs[0][2]:
             per = statistics.median(s for _, _, e in runs for s in e["subject_s"])
             note = f"per-subject task {per:.2f} s"
+        if "stored_gb" in runs[0][2]:
+            note += f", stored {runs[0][2]['stored_gb']:.3f} GB"
         print(
             f"{name:<28} {wall:8.2f} {n_subj * raw / wall / 1e6:9.0f} {wall / base:9.2f} "
             f"{wall / floor:8.2f} {rss:12.2f}  {note}"
         )
+
+    tasks = {
+        n: statistics.median(s for _, _, e in rows[n] for s in e["subject_s"])
+        for n in ("petzarr serial", "petzarr serial, no pyramid")
+        if n in rows
+    }
+    if len(tasks) == 2:
+        ratio = tasks["petzarr serial"] / tasks["petzarr serial, no pyramid"]
+        print(f"pyramid cost: per-subject task {ratio:.3f}x level 0 alone")
 
 
 if __name__ == "__main__":

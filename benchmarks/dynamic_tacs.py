@@ -6,7 +6,8 @@
 A synthetic dynamic series (default 69 frames of 320 x 220 x 220 float32, 4.3 GB raw: the
 size the design quotes for nifti_dynamic) and a 117-label map are generated in code, frame
 by frame, and written twice: as a one-subject petzarr cohort (``pet_dynamic/pet`` chunked
-``(1, 64, ny, nx)``, Blosc zstd 3, ``seg_total``), and as ``pet.nii.gz`` + ``seg.nii.gz``.
+``(1, 64, ny, nx)``, Blosc as petzarr writes, ``seg_total``), and as ``pet.nii.gz`` +
+``seg.nii.gz``.
 Labels are blobs (Voronoi cells of random seeds, 4-voxel grain) inside an elliptic body
 cylinder; every label has its own curve, plus 10 % voxel noise.
 

@@ -1,7 +1,7 @@
 """The ``petzarr`` command: one parser, subcommands contributed by each side.
 
-``petzarr.synth.cli`` adds synth; ``petzarr.convert.cli`` adds convert/verify/info/gc/demo;
-``petzarr.analytics.cli`` adds the analytics commands.
+``petzarr.synth.cli`` adds synth; ``petzarr.convert.cli`` adds convert/verify/info/gc;
+``petzarr.analytics.cli`` adds the analytics commands; ``petzarr.demo`` the demo of them all.
 Exit codes: 0 all done, 1 some subjects failed, 2 bad usage.
 """
 
@@ -16,6 +16,7 @@ from petzarr.cli_errors import explain
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from petzarr import demo
     from petzarr.analytics import cli as analytics_cli
     from petzarr.convert import cli as convert_cli
     from petzarr.synth import cli as synth_cli
@@ -29,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     synth_cli.register(sub)
     convert_cli.register(sub)
     analytics_cli.register(sub)
+    demo.register(sub)
     sub.add_parser(
         "submit",
         help="run a driver script on a Dask cluster (the same as dask-submit)",

@@ -14,8 +14,6 @@ import sys
 import time
 from pathlib import Path
 
-import nibabel as nib
-import numpy as np
 import pandas as pd
 import pytest
 from cli_cluster import cli_cluster
@@ -69,6 +67,24 @@ def _settled(dest: Path, quiet_s: float = 3.0) -> list[str]:
         time.sleep(quiet_s)
 
 
+def _communicate(proc: subprocess.Popen, logs: Path, address: str, timeout: float) -> str:
+    """``proc``'s stderr once it ends. If it hangs, fail with what the cluster was doing
+    (the tasks on each worker and their stacks, the logs' warnings), then the driver's
+    threads' stacks (it runs with ``PYTHONFAULTHANDLER``)."""
+    try:
+        return proc.communicate(timeout=timeout)[1]
+    except subprocess.TimeoutExpired:
+        with Client(address, timeout=30) as client:
+            state = [f"processing: {client.processing()}", f"stacks: {client.call_stack()}"]
+        proc.send_signal(signal.SIGABRT)  # faulthandler prints every thread's stack
+        _, err = proc.communicate()
+        for log in sorted(logs.glob("*.log")):
+            lines = log.read_text().splitlines()
+            state += [f"--- {log.name}", *[x for x in lines if " - INFO - " not in x][-30:]]
+        driver = err.split("Extension modules:")[0]
+        raise AssertionError("\n".join([f"hung after {timeout} s", *state, driver])) from None
+
+
 def _report(dest: Path) -> dict:
     (newest,) = sorted((dest / "reports").glob("convert-*.json"))[-1:]
     return json.loads(newest.read_text())
@@ -120,29 +136,27 @@ def test_a_killed_driver_then_a_rerun_converts_only_what_is_missing(source, tmp_
 
 
 def test_a_subject_that_kills_every_worker_fails_alone(source, tmp_path):
-    # a manifest of the good subjects plus one whose PET decompresses to 600 MB, more than
-    # a worker may hold: each worker that takes it is killed, and the scheduler gives up
+    # every worker that starts the subject "poison" dies (as one over its memory limit
+    # does); the Nanny restarts it, and the scheduler gives up on the subject after
+    # `allowed-failures` workers lost: it fails alone, the others are converted
     good = sorted((source / "imaging-data/images/CT").glob("*.nii.gz"))[:2]
     rows = [
-        {
-            "subject": f"good{i}",
-            "ct": str(ct),
-            "pet": str(ct.parent.parent / "PT" / ct.name),
-        }
-        for i, ct in enumerate(good)
+        {"subject": name, "ct": str(ct), "pet": str(ct.parent.parent / "PT" / ct.name)}
+        for name, ct in zip(["good0", "poison", "good1"], [good[0], good[0], good[1]])
     ]
-    big = tmp_path / "big_pet.nii.gz"
-    nib.save(nib.Nifti1Image(np.zeros((512, 512, 600), np.float32), np.eye(4)), big)
-    rows.append({"subject": "poison", "ct": rows[0]["ct"], "pet": str(big)})
     manifest = tmp_path / "manifest.csv"
     pd.DataFrame(rows).to_csv(manifest, index=False)
     dest = tmp_path / "cohort"
-    worker_args = ["--memory-limit", "500MB"]
-    with cli_cluster(tmp_path, workers=2, worker_args=worker_args) as address:
-        proc = _convert(manifest, dest, address)
-        _, err = proc.communicate(timeout=600)
+    preload = ["--preload", str(Path(__file__).with_name("kill_poison.py"))]
+    with cli_cluster(tmp_path, workers=2, worker_args=preload) as address:
+        proc = _convert(manifest, dest, address, PYTHONFAULTHANDLER="1")
+        err = _communicate(proc, tmp_path, address, timeout=300)
     assert proc.returncode == 1, err
     assert "FAILED poison: worker lost" in err
+    scheduler_log = (tmp_path / "scheduler.log").read_text()
+    assert scheduler_log.count("Remove worker") >= 2  # it did kill workers, more than once
+    # the good subjects' results were let go once fetched: no worker loss made them run again
+    assert "lose already computed task" not in scheduler_log
     assert sorted(read_index(str(dest))["subject"]) == ["good0", "good1"]
     (failed,) = [s for s in _report(dest)["subjects"] if s["status"] == "failed"]
     assert failed["subject"] == "poison" and "worker lost" in failed["error"]

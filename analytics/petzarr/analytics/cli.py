@@ -1,4 +1,4 @@
-"""Analytics subcommands of ``petzarr``: stats, norms, tacs, patlak."""
+"""Analytics subcommands of ``petzarr``: stats, norms, tacs, patlak, explore."""
 
 from __future__ import annotations
 
@@ -69,6 +69,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     _register_qc(sub)
     _register_tacs(sub)
     _register_input_functions(sub)
+    _register_explore(sub)
 
 
 def _register_norms(sub: argparse._SubParsersAction) -> None:
@@ -496,3 +497,54 @@ def _stats(args: argparse.Namespace) -> int:
         f" {run.retries} S3 requests retried"
     )
     return run.exit_code
+
+
+def _register_explore(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "explore",
+        help="a local web app: cohort organ values by sex and age, QC, subject images",
+        description="Serve a web app on this machine (127.0.0.1) over a converted cohort: "
+        "an organ's SUV mean/peak or SUL per subject by sex and age group with the groups' "
+        "mean, 95 % CI and prediction interval, the QC table (flagged subjects first), and "
+        "each subject's PET coronal MIP and axial CT slice with organ contours and the PET "
+        "fused (click an organ to choose it), read at the pyramid level that fits the view. "
+        "For dynamic PET, with the "
+        "tables of petzarr tacs, input-functions and patlak: Ki per organ by group, every "
+        "subject's input function, and a subject's TAC and Patlak plot. Without --stats the "
+        "organ statistics (erosion 0 and 1) are computed at start. Serves until Ctrl-C.",
+    )
+    p.add_argument("cohort", metavar="COHORT", help="cohort folder or s3:// prefix")
+    p.add_argument("--stats", metavar="FILE", help="long table of petzarr stats (.parquet/.csv)")
+    p.add_argument("--qc", metavar="FILE", help="qc.parquet of petzarr qc (or its folder)")
+    p.add_argument("--tacs", metavar="FILE", help="dynamic PET: the table of petzarr tacs")
+    p.add_argument(
+        "--input-functions", metavar="FILE", help="dynamic PET: petzarr input-functions' table"
+    )
+    p.add_argument("--patlak", metavar="FILE", help="dynamic PET: the table of petzarr patlak")
+    p.add_argument("--port", type=int, default=0, help="port to serve on (default: a free one)")
+    p.add_argument("--no-browser", action="store_true", help="do not open a browser tab")
+    p.add_argument("--anon", action="store_true", help="read the cohort unsigned")
+    p.set_defaults(run=_explore)
+
+
+def _explore(args: argparse.Namespace) -> int:
+    from petzarr.analytics.explore import serve
+
+    served = serve(
+        args.cohort,
+        port=args.port,
+        anon=args.anon,
+        stats_path=args.stats,
+        qc_path=args.qc,
+        tacs_path=args.tacs,
+        input_functions_path=args.input_functions,
+        patlak_path=args.patlak,
+        show=not args.no_browser,
+    )
+    print(f"petzarr explore: serving {args.cohort} at {served.url} (Ctrl-C stops)", flush=True)
+    try:
+        while served.thread.is_alive():
+            served.thread.join(0.5)
+    except KeyboardInterrupt:
+        served.stop()
+    return 0

@@ -55,6 +55,10 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         # how far (mm) a segmentation's spacing/origin may differ from its CT's
         "grid_atol_mm": 1e-3,
     },
+    "pyramid": {
+        # pyramid levels are added until the image's plane is at most this many voxels across
+        "min_size": 64,
+    },
     "index": {
         # a conversion rewrites index.parquet at most this often (seconds)
         "flush_s": 10.0,

@@ -252,26 +252,37 @@ class Run:
         bar: Any,
     ) -> Iterator[Outcome]:
         from distributed import as_completed
-        from distributed.scheduler import KilledWorker
 
         token = uuid.uuid4().hex[:8]  # several runs may share one cluster
         labels = names if names is not None else [str(i) for i in range(len(items))]
         keys = [f"{desc}-{name}-{token}" for name in labels]
         futures = client.map(_Task(fn, _shares(client)), items, key=keys, pure=False, retries=0)
         position = {f.key: i for i, f in enumerate(futures)}
+        # Only unfinished tasks stay referenced: a finished one's result is let go at once,
+        # or a worker lost later would make the scheduler run that subject again.
+        pending = {f.key: f for f in futures}
+        del futures
         try:
-            for future in as_completed(futures):
-                i = position[future.key]
-                try:
-                    value, failure, retries = future.result()
-                except KilledWorker as exc:  # the task itself was lost, not fn's exception
-                    value, failure, retries = None, Failure(f"worker lost: {exc}"), 0
-                except Exception as exc:  # e.g. the task could not be unpickled on the worker
-                    value, failure, retries = None, Failure.from_exception(exc), 0
-                yield Outcome(i, value, failure, retries)
+            for future in as_completed(list(pending.values())):
+                del pending[future.key]
+                yield _outcome(future, position[future.key])
                 bar.update()
         finally:
-            client.cancel(futures)
+            client.cancel(list(pending.values()))
+
+
+def _outcome(future: Any, position: int) -> Outcome:
+    """A finished task's outcome; the future is released before it is yielded."""
+    from distributed.scheduler import KilledWorker
+
+    try:
+        value, failure, retries = future.result()
+    except KilledWorker as exc:  # the task itself was lost, not fn's exception
+        value, failure, retries = None, Failure(f"worker lost: {exc}"), 0
+    except Exception as exc:  # e.g. the task could not be unpickled on the worker
+        value, failure, retries = None, Failure.from_exception(exc), 0
+    future.release()
+    return Outcome(position, value, failure, retries)
 
 
 _TRIM = "MALLOC_TRIM_THRESHOLD_"

@@ -6,9 +6,12 @@ Order of work:
    header is read and its frame count checked against its sidecar's frame times, so a bad
    series fails the subject before any voxel is written;
 2. CT, PET and each segmentation — written on the CT grid, resampled once onto the PET
-   grid and the dynamic grid — then any extra images, each on its own grid; the next
-   volume is read and gunzipped in a background thread while the current one is written,
-   so at most two volumes are in memory at once;
+   grid and the dynamic grid — then any extra images, each on its own grid. The next
+   volume is read and gunzipped in a background thread while the current one is written;
+   each static image's pyramid and each map's OME image-label
+   (:mod:`petzarr.convert.pyramid`) are written by another, behind level 0 (which leaves
+   a core idle a third of the time), one volume behind at most: so at most three volumes
+   are in memory at once;
 3. the dynamic series, streamed slab by slab into ``pet_dynamic`` (a few slabs in memory).
 
 Then :func:`seal_store`, once the store is verified, writes the root attributes and the
@@ -20,7 +23,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -29,13 +32,13 @@ import numpy as np
 import zarr
 
 from petzarr.cohort import layout
-from petzarr.cohort.config import get_float
+from petzarr.cohort.config import get_float, get_int
 from petzarr.cohort.errors import GridMismatchError, InvalidInputError
 from petzarr.cohort.executor import task_threads
 from petzarr.cohort.format import group_attrs, label_attrs, subject_attrs, write_nifti_header
 from petzarr.cohort.metadata import SourceFile, plain_value
 from petzarr.cohort.storage import zarr_store
-from petzarr.cohort.zarr_io import write_array
+from petzarr.cohort.zarr_io import Stored, write_array
 from petzarr.convert.bids import frame_times, metadata_fields, read_sidecar
 from petzarr.convert.dynamic import (
     DynamicSeries,
@@ -46,6 +49,7 @@ from petzarr.convert.dynamic import (
 from petzarr.convert.label_values import label_values, unnamed_labels
 from petzarr.convert.nifti import Grid, NiftiVolume, read_nifti
 from petzarr.convert.plan import SubjectSource, SubjectTask
+from petzarr.convert.pyramid import level_grids, write_image_levels, write_label_image
 from petzarr.convert.resample import resample_nearest
 
 __all__ = ["StagedStore", "input_files", "pet_units", "seal_store", "write_store"]
@@ -60,7 +64,7 @@ class StagedStore:
     row: dict[str, Any]
     sources: dict[str, SourceFile]
     metadata: dict[str, Any]
-    crcs: dict[str, int]  # "group/array" -> CRC32 of its C-order bytes
+    crcs: dict[str, Stored]  # "group/array" -> the CRC32 of each chunk stored
     warnings: tuple[str, ...] = ()  # what converted but deserves a look (unnamed labels)
 
 
@@ -85,7 +89,7 @@ def write_store(task: SubjectTask, url: str) -> StagedStore:
     """Write the subject's whole store at ``url`` (a fresh location); see the module doc."""
     src = task.source
     root = zarr.open_group(zarr_store(url, task.dest_options), mode="w", zarr_format=3)
-    crcs: dict[str, int] = {}
+    crcs: dict[str, Stored] = {}
     sources: dict[str, SourceFile] = {}
     metadata = _metadata(task, sources)
     dynamic = _start_dynamic(task, root, metadata, sources)
@@ -107,41 +111,51 @@ def write_store(task: SubjectTask, url: str) -> StagedStore:
             "no metadata for this subject (no row in the source's details spreadsheet or "
             "participants table): its SUV and SUL will be NaN"
         )
-    for role, uri, vol, values in _read_ahead(task, reads):
-        sources[role] = vol.source
-        if role == "ct":
-            ct_grid = vol.grid
-            ct_group = _image_group(root, layout.CT_GROUP, vol, task, crcs, units="HU")
-        elif role == "pet":
-            pet_grid = vol.grid
-            units = pet_units(metadata)
-            pet_group = _image_group(root, layout.PET_GROUP, vol, task, crcs, units=units)
-        elif role.startswith(layout.SEG_PREFIX):
-            _check_same_grid(vol.grid, ct_grid, uri, src)
-            group = role.removeprefix(layout.SEG_PREFIX)
-            unnamed = unnamed_labels(values, task.labels.get(group, {}))
-            if unnamed:
-                notes.append(
-                    f"{uri}: label value(s) {', '.join(map(str, unnamed[:10]))} are not named "
-                    f"in labels.json group {group!r}; their statistics will have no name"
+    threads = task_threads(task.options.write_threads)
+    with _Behind() as behind:
+        for role, uri, vol, values in _read_ahead(task, reads):
+            sources[role] = vol.source
+            if role == "ct":
+                ct_grid = vol.grid
+                ct_group = _image_group(root, layout.CT_GROUP, vol, task, crcs, behind, units="HU")
+            elif role == "pet":
+                pet_grid = vol.grid
+                units = pet_units(metadata)
+                pet_group = _image_group(
+                    root, layout.PET_GROUP, vol, task, crcs, behind, units=units
                 )
-            attrs = label_attrs(group, task.labels.get(group, {}))
-            crcs[f"ct/{role}"] = _write(ct_group, role, vol.data, attrs, task)
-            targets = [(layout.PET_GROUP, pet_group, pet_grid)]
-            if dynamic is not None:
-                targets.append((layout.PET_DYNAMIC_GROUP, dynamic.group, dynamic.series.grid))
-            for name, target, grid in targets:
-                on_grid = resample_nearest(vol.data, ct_grid, grid)
-                crcs[f"{name}/{role}"] = _write(target, role, on_grid, attrs, task)
-                del on_grid
-        else:  # an extra image, its own group on its own grid
-            if vol.data.ndim != 3:
-                raise InvalidInputError(
-                    f"subject {src.subject}: {uri} is {vol.data.ndim}D; extra images must be 3D"
-                )
-            array = role.split("_", 1)[0]
-            _image_group(root, role, vol, task, crcs, units=None, array=array)
-        del vol
+            elif role.startswith(layout.SEG_PREFIX):
+                _check_same_grid(vol.grid, ct_grid, uri, src)
+                group = role.removeprefix(layout.SEG_PREFIX)
+                unnamed = unnamed_labels(values, task.labels.get(group, {}))
+                if unnamed:
+                    notes.append(
+                        f"{uri}: label value(s) {', '.join(map(str, unnamed[:10]))} are not named "
+                        f"in labels.json group {group!r}; their statistics will have no name"
+                    )
+                table = task.labels.get(group, {})
+                attrs = label_attrs(group, table)
+                crcs[f"ct/{role}"] = _write(ct_group, role, vol.data, attrs, task)
+                _label_image(ct_group, role, vol.data, table, ct_grid, task, behind, crcs)
+                targets = [(layout.PET_GROUP, pet_group, pet_grid)]
+                if dynamic is not None:
+                    targets.append((layout.PET_DYNAMIC_GROUP, dynamic.group, dynamic.series.grid))
+                for name, target, grid in targets:
+                    on_grid = resample_nearest(vol.data, ct_grid, grid, threads=threads)
+                    crcs[f"{name}/{role}"] = _write(target, role, on_grid, attrs, task)
+                    if name != layout.PET_DYNAMIC_GROUP:  # the 4-D series has no pyramid yet
+                        _label_image(target, role, on_grid, table, grid, task, behind, crcs)
+                    del on_grid
+            else:  # an extra image, its own group on its own grid
+                if vol.data.ndim != 3:
+                    raise InvalidInputError(
+                        f"subject {src.subject}: {uri} is {vol.data.ndim}D; extra images must be 3D"
+                    )
+                array = role.split("_", 1)[0]
+                _image_group(root, role, vol, task, crcs, behind, units=None, array=array)
+            del vol
+        for written in behind.results():
+            crcs |= written
 
     if dynamic is not None:  # last: the series streams through on its own
         crc, source = stream_frames(
@@ -251,7 +265,7 @@ def pet_units(metadata: dict[str, Any]) -> str:
 
 def _write(
     group: zarr.Group, name: str, data: np.ndarray, attrs: dict[str, Any], task: SubjectTask
-) -> int:
+) -> Stored:
     return write_array(
         group,
         name,
@@ -291,26 +305,114 @@ def _read_ahead(
             del vol
 
 
+class _Behind:
+    """Pyramid work on a thread of its own, at most ``depth`` jobs behind the level-0 writes
+    (so memory stays bounded); :meth:`results` waits for every job, in order.
+
+    A job returns the chunks' CRC32 of the arrays it wrote, by path. Every job is a
+    separate set of arrays, and the OME ``labels`` list is only updated here, one job at a
+    time.
+    """
+
+    def __init__(self, depth: int = 1) -> None:
+        self.depth = depth
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="pyramid")
+        self.jobs: list[Future[Any]] = []
+
+    def submit(self, fn: Any, *args: Any, **kwargs: Any) -> None:
+        if len(self.jobs) >= self.depth:
+            self.jobs[-self.depth].result()  # an error surfaces now, not after every write
+        self.jobs.append(self.pool.submit(fn, *args, **kwargs))
+
+    def results(self) -> Iterator[dict[str, Stored]]:
+        return (job.result() for job in self.jobs)
+
+    def __enter__(self) -> _Behind:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        # on an error too: nothing writes into the store once write_store has returned
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
 def _image_group(
     root: zarr.Group,
     name: str,
     vol: NiftiVolume,
     task: SubjectTask,
-    crcs: dict[str, int],
+    crcs: dict[str, Stored],
+    behind: _Behind,
     *,
     units: str | None,
     array: str | None = None,
 ) -> zarr.Group:
-    """Create group ``name`` with its image array, 1-D coordinates and NIfTI header."""
+    """Create group ``name`` with its image array, 1-D coordinates, NIfTI header and pyramid."""
     grid = vol.grid
     image = array or layout.IMAGE_ARRAY[name]
-    group = root.create_group(name, attributes=group_attrs(image, grid, vol.header))
+    levels = _levels(grid, task)
+    group = root.create_group(
+        name, attributes=group_attrs(image, grid, levels=[g for g, _ in levels])
+    )
     attrs = {"units": units} if units else {}
     crcs[f"{name}/{image}"] = _write(group, image, vol.data, attrs, task)
     for dim, values in grid.coords().items():
         write_array(group, dim, values, dims=(dim,), attrs={"units": "mm", "axis": dim.upper()})
     write_nifti_header(group, vol.header)
+    if levels:
+        behind.submit(_image_levels, group, image, vol.data, levels, task)
     return group
+
+
+def _image_levels(
+    group: zarr.Group,
+    image: str,
+    data: np.ndarray,
+    levels: list[tuple[Grid, tuple[int, int, int]]],
+    task: SubjectTask,
+) -> dict[str, Stored]:
+    threads = task_threads(task.options.write_threads)
+    written = write_image_levels(
+        group, image, data, levels, slabs=task.options.chunk_slabs, threads=threads
+    )
+    return {f"{group.basename}/{path}": crc for path, crc in written.items()}
+
+
+def _levels(grid: Grid, task: SubjectTask) -> list[tuple[Grid, tuple[int, int, int]]]:
+    if not task.options.pyramid:
+        return []
+    return level_grids(grid, get_int("pyramid.min_size"))
+
+
+def _label_image(
+    group: zarr.Group,
+    role: str,
+    data: np.ndarray,
+    table: dict[int, str],
+    grid: Grid,
+    task: SubjectTask,
+    behind: _Behind,
+    crcs: dict[str, Stored],
+) -> None:
+    """The OME image-label of a map just written into ``group`` (with the pyramid only)."""
+    if task.options.pyramid:
+        level0 = crcs[f"{group.basename}/{role}"]
+        behind.submit(_label_levels, group, role, data, table, grid, level0, task)
+
+
+def _label_levels(
+    group: zarr.Group,
+    role: str,
+    data: np.ndarray,
+    table: dict[int, str],
+    grid: Grid,
+    level0: Stored,
+    task: SubjectTask,
+) -> dict[str, Stored]:
+    written = write_label_image(
+        group, role, data, table, grid, _levels(grid, task), level0,
+        slabs=task.options.chunk_slabs, threads=task_threads(task.options.write_threads),
+    )  # fmt: skip
+    return {f"{group.basename}/{path}": crc for path, crc in written.items()}
 
 
 def _check_same_grid(seg: Grid, ct: Grid, uri: str, src: SubjectSource) -> None:

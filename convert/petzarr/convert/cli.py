@@ -1,15 +1,12 @@
-"""Conversion subcommands of ``petzarr``: convert, verify, info, gc, demo."""
+"""Conversion subcommands of ``petzarr``: convert, verify, info, gc."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-import tempfile
-from pathlib import Path
 
-from petzarr.cohort.errors import InvalidInputError
-from petzarr.cohort.executor import Run, add_run_arguments, run_from_arguments
+from petzarr.cohort.executor import add_run_arguments, run_from_arguments
 
 __all__ = ["register"]
 
@@ -57,7 +54,27 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="hedyPET/BIDS: also store each subject's further volumes (MRI, topogram) as "
         "groups of their own",
     )
+    p.add_argument(
+        "--no-pyramid",
+        action="store_true",
+        help="write level 0 only: no lower-resolution levels and no OME image-labels "
+        "(petzarr pyramid adds them later)",
+    )
     p.set_defaults(run=_convert)
+
+    p = sub.add_parser(
+        "pyramid",
+        help="add pyramid levels and OME image-labels to a cohort converted without them",
+        description="Give every subject of COHORT (folder or s3:// prefix) what a conversion "
+        "writes by default and `--no-pyramid` leaves out: lower-resolution levels of the CT "
+        "and PET (OME-Zarr 0.5 multiscales) and each label map as an OME image-label. One "
+        "task per subject; level 0 is not touched, and a group gains its levels only once "
+        "they are written and read back. Exit 0: done; 1: some subjects failed.",
+    )
+    p.add_argument("cohort", help="cohort folder or s3:// prefix")
+    p.add_argument("--subjects", type=_ids, help="comma-separated subject ids (default all)")
+    add_run_arguments(p)
+    p.set_defaults(run=_pyramid)
 
     p = sub.add_parser(
         "verify",
@@ -94,21 +111,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dry-run", action="store_true", help="list what would be deleted, only")
     p.set_defaults(run=_gc)
 
-    p = sub.add_parser(
-        "demo",
-        help="synthesise a small cohort, convert it on a local cluster, show the result",
-        description="Write a small synthetic ENHANCE-layout cohort into DIR/source, convert it "
-        "on a local multi-process Dask cluster into DIR/cohort, and print what was made.",
-    )
-    p.add_argument(
-        "dir", nargs="?", default="petzarr-demo", help="working folder (default ./petzarr-demo)"
-    )
-    p.add_argument("--subjects", type=int, default=4, help="number of subjects (default 4)")
-    p.add_argument(
-        "--workers", type=int, default=2, help="local cluster worker processes (default 2)"
-    )
-    p.set_defaults(run=_demo)
-
 
 def _ids(text: str) -> list[str]:
     ids = [s.strip() for s in text.split(",") if s.strip()]
@@ -133,6 +135,7 @@ def _convert(args: argparse.Namespace) -> int:
             overwrite=args.overwrite,
             allow_oblique=args.allow_oblique,
             extra_images=args.extra_images,
+            pyramid=not args.no_pyramid,
         ),
     )
     for warning in report.warnings:
@@ -144,6 +147,20 @@ def _convert(args: argparse.Namespace) -> int:
         print(f"FAILED {r.subject}: {r.error}", file=sys.stderr)
     print(report.summary())
     return report.exit_code
+
+
+def _pyramid(args: argparse.Namespace) -> int:
+    from petzarr.convert.add_pyramid import add_pyramids
+
+    done, failed = add_pyramids(args.cohort, subjects=args.subjects, run=run_from_arguments(args))
+    for subject, error in failed.items():
+        print(f"FAILED {subject}: {error}", file=sys.stderr)
+    gained = sum(bool(groups) for groups in done.values())
+    print(
+        f"{len(done) + len(failed)} subjects: {gained} gained a pyramid, "
+        f"{len(done) - gained} had one, {len(failed)} failed"
+    )
+    return 1 if failed else 0
 
 
 def _verify(args: argparse.Namespace) -> int:
@@ -188,30 +205,3 @@ def _gc(args: argparse.Namespace) -> int:
     verb = "would delete" if args.dry_run else "deleted"
     print(f"{args.cohort}: {verb} {len(stale)} store(s) the index does not name")
     return 0
-
-
-def _demo(args: argparse.Namespace) -> int:
-    from petzarr.cohort import open_cohort
-    from petzarr.convert.job import convert_cohort
-    from petzarr.synth import write_enhance_cohort
-
-    base = Path(args.dir or tempfile.mkdtemp(prefix="petzarr-demo-"))
-    if args.subjects < 1:
-        raise InvalidInputError("--subjects must be at least 1")
-    source, dest = base / "source", base / "cohort"
-    print(f"1/3 synthesising {args.subjects} subjects (ENHANCE.PET layout) in {source}")
-    write_enhance_cohort(source, subjects=args.subjects, size="small", seed=0)
-    print(f"2/3 converting on a local Dask cluster of {args.workers} processes into {dest}")
-    report = convert_cohort(str(source), str(dest), run=Run(workers=args.workers))
-    print(report.summary())
-    print("3/3 the cohort:")
-    cohort = open_cohort(str(dest))
-    print(cohort.describe())
-    subject = cohort.subjects[0]
-    print(f"\nxarray.open_zarr('{cohort.store_url(subject)}', group='pet'):")
-    print(cohort.open(subject, "pet"))
-    print("\nnext:")
-    print(f"  petzarr info {dest}                      what was made")
-    print(f"  petzarr stats {dest} -o stats.parquet    organ statistics, SUV/SUL")
-    print("  notebooks/                                the cohort in xarray, on a Dask cluster")
-    return report.exit_code

@@ -29,7 +29,7 @@ from petzarr.cohort.errors import InvalidInputError
 from petzarr.cohort.format import group_attrs, write_nifti_header
 from petzarr.cohort.metadata import SourceFile
 from petzarr.cohort.zarr_frames import FrameWriter, create_frames_array
-from petzarr.cohort.zarr_io import write_array
+from petzarr.cohort.zarr_io import Stored, write_array
 from petzarr.convert.bids import FrameTimes
 from petzarr.convert.nifti import (
     Grid,
@@ -109,7 +109,7 @@ def create_dynamic_group(
     ``sidecar`` (the series' BIDS fields) is kept in the group's attributes under ``bids``.
     """
     name = layout.PET_DYNAMIC_GROUP
-    attrs = group_attrs(layout.IMAGE_ARRAY[name], series.grid, series.header, frame_axis=True)
+    attrs = group_attrs(layout.IMAGE_ARRAY[name], series.grid, frame_axis=True)
     if sidecar:
         attrs["bids"] = dict(sidecar)
     group = root.create_group(name, attributes=attrs)
@@ -148,14 +148,14 @@ def stream_frames(
     *,
     allow_oblique: bool = False,
     threads: int = 2,
-) -> tuple[int, SourceFile]:
-    """Gunzip ``series`` once and write its frames into ``array``; return (checksum, source).
+) -> tuple[Stored, SourceFile]:
+    """Gunzip ``series`` once and write its frames into ``array``; return (its chunks'
+    CRC32 as stored, source).
 
     When the file's slice axis is the canonical z axis (any axial series), the file is read
     one chunk of slices at a time, in file order, while ``threads`` threads compress the
     previous chunks: memory is a few ``(64, ny, nx)`` slabs. Otherwise it is read a frame at
-    a time (two frames in memory). The checksum is :attr:`FrameWriter.crc`; the source's
-    sha256 is computed on the way.
+    a time (two frames in memory). The source's sha256 is computed on the way.
     """
     with open_nifti(series.uri, options) as stream:
         found = stream.shape_zyx
@@ -177,7 +177,7 @@ def stream_frames(
                 else:
                     writer.write(t, canonical)
         source = stream.finish()
-    return writer.crc, source
+    return writer.stored, source
 
 
 # (frame, first file slice, end file slice, first canonical slice), in file order

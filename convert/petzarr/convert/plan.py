@@ -32,6 +32,7 @@ class ConvertOptions:
     overwrite: bool = False
     write_threads: int = field(default_factory=lambda: get_int("convert.write_threads"))
     extra_images: bool = False  # also write a source's further volumes (MRI, topogram)
+    pyramid: bool = True  # lower-resolution levels and OME image-labels (convert/pyramid.py)
 
 
 @dataclass(frozen=True)

@@ -1,17 +1,23 @@
 """Nearest-neighbour resampling of label maps between canonical grids.
 
 Both grids are axis-aligned in one world frame, so the map from a target voxel to the
-nearest source voxel separates into one index vector per axis; resampling is one
-gather per slice, no interpolation and no per-voxel affine arithmetic.
+nearest source voxel separates into one index vector per axis; resampling is one gather
+(:func:`gather`, also what a label map's pyramid levels are), no interpolation and no
+per-voxel affine arithmetic.
 """
 
 from __future__ import annotations
 
+import itertools
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numba
 import numpy as np
 
 from petzarr.convert.nifti import Grid
 
-__all__ = ["nearest_indices", "resample_nearest"]
+__all__ = ["gather", "in_threads", "nearest_indices", "resample_nearest"]
 
 
 def nearest_indices(src: Grid, dst: Grid) -> list[np.ndarray]:
@@ -36,7 +42,7 @@ def nearest_indices(src: Grid, dst: Grid) -> list[np.ndarray]:
     return out
 
 
-def resample_nearest(labels: np.ndarray, src: Grid, dst: Grid) -> np.ndarray:
+def resample_nearest(labels: np.ndarray, src: Grid, dst: Grid, *, threads: int = 1) -> np.ndarray:
     """Resample a ``(z, y, x)`` label map from grid ``src`` onto grid ``dst``.
 
     Target voxels whose nearest source centre lies outside the source volume get label 0.
@@ -44,17 +50,44 @@ def resample_nearest(labels: np.ndarray, src: Grid, dst: Grid) -> np.ndarray:
     """
     if labels.shape != src.shape:
         raise ValueError(f"label map shape {labels.shape} is not the source grid's {src.shape}")
-    iz, iy, ix = nearest_indices(src, dst)
-    # one flat (y, x) index per target slice, one gather per slice; voxels outside the
-    # source point at a sentinel 0 appended to the slice buffer, so no masking pass is needed
-    ny, nx = src.shape[1:]
-    plane = iy[:, None] * nx + ix[None, :]
-    plane[(iy[:, None] < 0) | (ix[None, :] < 0)] = ny * nx
-    plane = plane.ravel()
-    buf = np.zeros(ny * nx + 1, dtype=labels.dtype)
-    out = np.zeros(dst.shape, dtype=labels.dtype)
-    for k, z in enumerate(iz):
-        if z >= 0:
-            buf[:-1].reshape(ny, nx)[...] = labels[z]
-            np.take(buf, plane, out=out[k].reshape(-1))
+    return gather(labels, nearest_indices(src, dst), threads=threads)
+
+
+def gather(src: np.ndarray, indices: list[np.ndarray], *, threads: int = 1) -> np.ndarray:
+    """``src[iz[k], iy[j], ix[i]]`` at every ``(k, j, i)`` of the index vectors ``(iz, iy,
+    ix)``; 0 where an index is -1. One pass, the output written in order.
+
+    >>> gather(np.arange(8).reshape(2, 2, 2), [np.array([1]), np.array([0, -1]), np.array([1, 0])])
+    array([[[5, 4],
+            [0, 0]]])
+    """
+    out = np.zeros(tuple(len(i) for i in indices), src.dtype)
+    in_threads(_gather, out.shape[0], threads, src, *indices, out)
     return out
+
+
+@numba.njit(nogil=True, cache=True)
+def _gather(src, iz, iy, ix, out, z0, z1):  # pragma: no cover - compiled
+    for z in range(z0, z1):
+        if iz[z] < 0:
+            continue
+        plane = src[iz[z]]
+        for y in range(out.shape[1]):
+            if iy[y] < 0:
+                continue
+            row, dst = plane[iy[y]], out[z, y]
+            for x in range(out.shape[2]):
+                i = ix[x]
+                if i >= 0:
+                    dst[x] = row[i]
+
+
+def in_threads(kernel: Any, nz: int, threads: int, *args: Any) -> None:
+    """``kernel(*args, z0, z1)`` over ``threads`` ranges of output planes ``0..nz`` at once
+    (a numba kernel compiled ``nogil``)."""
+    bounds = np.linspace(0, nz, min(threads, nz) + 1).astype(int)
+    if len(bounds) == 2:
+        kernel(*args, 0, nz)
+        return
+    with ThreadPoolExecutor(len(bounds) - 1) as pool:
+        list(pool.map(lambda z: kernel(*args, *z), itertools.pairwise(bounds)))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 import traceback
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,11 +19,9 @@ import zarr
 
 from petzarr.cohort import layout
 from petzarr.cohort.errors import MissingSourceError, PetZarrError, VerificationError
-from petzarr.cohort.executor import task_threads
 from petzarr.cohort.metadata import SourceFile
 from petzarr.cohort.storage import filesystem, join, zarr_store
-from petzarr.cohort.zarr_frames import frames_crc
-from petzarr.cohort.zarr_io import array_crc
+from petzarr.cohort.zarr_io import Stored, stored_crcs
 from petzarr.convert.build import SIDECAR_PREFIX, input_files, pet_units, seal_store, write_store
 from petzarr.convert.nifti import source_file
 from petzarr.convert.plan import SubjectTask
@@ -161,26 +160,36 @@ def _same_sources(published: dict[str, Any], current: dict[str, SourceFile]) -> 
     )
 
 
-def _verify(url: str, task: SubjectTask, crcs: dict[str, int]) -> None:
-    """Read the new store back and compare every image and label array's CRC32.
+def _verify(url: str, task: SubjectTask, crcs: Mapping[str, Stored]) -> None:
+    """Read the new store back and check every array written (:func:`check_written`).
 
-    4D arrays are read frame by frame (:func:`~petzarr.cohort.zarr_frames.frames_crc`), as
-    they were written. The metadata is not consolidated yet: each array's is read.
+    The metadata is not consolidated yet: each array's is read.
     """
     root = zarr.open_group(
         zarr_store(url, task.dest_options, read_only=True), mode="r", use_consolidated=False
     )
+    check_written(
+        root, crcs, where=f"subject {task.subject}: ", after="; the store was not published"
+    )
+
+
+def check_written(
+    group: zarr.Group, crcs: Mapping[str, Stored], *, where: str, after: str = ""
+) -> None:
+    """Compare the stored chunks of each array (paths relative to ``group``) with the CRC32
+    of the bytes written (:func:`~petzarr.cohort.zarr_io.put_chunk`, which checked that
+    they decode to the voxels): every chunk there, none other, each byte as written.
+    """
     for path, expected in crcs.items():
-        try:
-            array = root[path]
-        except KeyError:
-            array = None
-        if not isinstance(array, zarr.Array):
-            raise VerificationError(f"subject {task.subject}: {path} is missing from the new store")
-        threads = task_threads(task.options.write_threads)
-        found = (frames_crc if array.ndim == 4 else array_crc)(array, threads=threads)
+        found = stored_crcs(group, path)
+        if not found:
+            raise VerificationError(f"{where}{path} is missing from the new store{after}")
         if found != expected:
+            bad = sorted(
+                k for k in found.keys() | expected.keys() if found.get(k) != expected.get(k)
+            )
             raise VerificationError(
-                f"subject {task.subject}: {path} read back differently from what was written "
-                f"(crc32 {found:#010x} != {expected:#010x}); the store was not published"
+                f"{where}{path} read back differently from what was written: chunk(s) "
+                f"{', '.join(bad[:5])} {'missing or ' if expected.keys() - found.keys() else ''}"
+                f"changed{after}"
             )

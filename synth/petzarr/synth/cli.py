@@ -35,7 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=[],
         metavar="SUBJECT:DZ,DY,DX",
         help="simulate patient motion: displace SUBJECT's PET by DZ,DY,DX mm (RAS+ axes, "
-        "e.g. 0002:0,12,0); repeat for more subjects; recorded in the truth (enhance layout)",
+        "e.g. 0002:0,12,0); repeat for more subjects; recorded in the truth",
     )
     p.set_defaults(run=_synth)
 
@@ -61,6 +61,7 @@ def parse_shift(text: str) -> tuple[str, tuple[float, float, float]]:
 def _synth(args: argparse.Namespace) -> int:
     from petzarr.synth import write_enhance_cohort, write_hedypet_cohort
 
+    shifts = dict(parse_shift(t) for t in args.shift_pet)
     if args.layout == "hedypet":
         hedy = write_hedypet_cohort(
             args.dest,
@@ -68,10 +69,10 @@ def _synth(args: argparse.Namespace) -> int:
             subjects=args.subjects,
             size=args.size,
             seed=args.seed,
+            pet_shift_mm=shifts,
         )
         print(f"wrote {len(hedy.subjects)} {args.size} hedyPET subjects to {args.dest}")
         return 0
-    shifts = dict(parse_shift(t) for t in args.shift_pet)
     truth = write_enhance_cohort(
         args.dest, subjects=args.subjects, size=args.size, seed=args.seed, pet_shift_mm=shifts
     )

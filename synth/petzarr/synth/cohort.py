@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +31,7 @@ from petzarr.synth.anatomy import Anatomy, build_phantom
 from petzarr.synth.details import write_details
 from petzarr.synth.grids import SIZES, Size, place_grids
 from petzarr.synth.labels import ENHANCE_LABELS, labels_json
+from petzarr.synth.motion import with_motion
 from petzarr.synth.niftiio import Orientation
 from petzarr.synth.render import make_luts, write_ct, write_pet
 from petzarr.synth.tissues import BODY_COMPOSITION, TISSUES
@@ -203,25 +204,6 @@ def draw_subject(index: int, *, seed: int = 0, size: str = "tiny") -> SubjectSpe
         noise_seed=int(rng.integers(2**63)),
         ct_details=ct_details,
     )
-
-
-def with_motion(
-    specs: list[SubjectSpec], shifts: Mapping[str, Sequence[float]] | None
-) -> list[SubjectSpec]:
-    """``specs`` with the PET of the subjects in ``shifts`` displaced (see ``pet_shift_mm``)."""
-    shifts = dict(shifts or {})
-    unknown = sorted(set(shifts) - {s.subject for s in specs})
-    if unknown:
-        raise InvalidInputError(f"synthetic cohort: no subject(s) {', '.join(unknown)} to shift")
-    out = []
-    for spec in specs:
-        if spec.subject in shifts:
-            shift = tuple(float(v) for v in shifts[spec.subject])
-            if len(shift) != 3:
-                raise InvalidInputError(f"PET shift of {spec.subject}: give (dz, dy, dx) in mm")
-            spec = replace(spec, pet_shift_mm=(shift[0], shift[1], shift[2]))
-        out.append(spec)
-    return out
 
 
 def subject_paths(root: str | os.PathLike[str], subject: str) -> dict[str, Path]:

@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,9 +48,11 @@ from petzarr.synth.kinetics import (
     FengInput,
     Kinetics,
 )
+from petzarr.synth.motion import with_motion
 from petzarr.synth.niftiio import NiftiSlabWriter, Orientation
 from petzarr.synth.render import (
     Luts,
+    displaced,
     pet_slabs,
     rasterise_all,
     write_ct,
@@ -109,6 +111,7 @@ class HedySpec:
     pet_grid: Grid
     dynamic_grid: Grid
     noise_seed: int
+    pet_shift_mm: tuple[float, float, float] = (0.0, 0.0, 0.0)  # (z, y, x): motion after CT
 
     @property
     def injected_activity_bq(self) -> float:
@@ -331,7 +334,8 @@ def write_hedy_subject(
         t: float(curves[t].mean(STATIC_WINDOW.start, STATIC_WINDOW.duration)[0]) for t in tissues
     }
 
-    owner = rasterise_all(phantom, spec.pet_grid, size.slab)
+    # motion between CT and PET (``pet_shift_mm``) moves both PET series
+    owner = rasterise_all(phantom, displaced(spec.pet_grid, spec.pet_shift_mm), size.slab)
     bank = _kernels.noise_bank(noise, math.prod(spec.pet_grid.shape))
     with NiftiSlabWriter(paths["pet"], spec.pet_grid, np.float32, spec.orientation) as out:
         for slab in pet_slabs(
@@ -356,7 +360,7 @@ def write_hedy_subject(
     )
 
     del owner
-    owner = rasterise_all(phantom, spec.dynamic_grid, size.slab)
+    owner = rasterise_all(phantom, displaced(spec.dynamic_grid, spec.pet_shift_mm), size.slab)
     write_dynamic_pet(
         paths["pet_dynamic"],
         owner,
@@ -402,6 +406,7 @@ def write_hedy_subject(
         pet_grid=spec.pet_grid,
         dynamic_grid=spec.dynamic_grid,
         anatomy=spec.anatomy,
+        pet_shift_mm=spec.pet_shift_mm,
     )
 
 
@@ -467,6 +472,7 @@ def write_hedypet_cohort(
     subjects: int = 2,
     size: str = "tiny",
     seed: int = 0,
+    pet_shift_mm: Mapping[str, Sequence[float]] | None = None,
 ) -> HedyTruth:
     """Write a synthetic cohort in the hedyPET layout, with dynamic PET of known kinetics.
 
@@ -485,6 +491,10 @@ def write_hedypet_cohort(
         645, 34 GB raw). Every series is written frame by frame in bounded memory.
     seed : int
         Cohort seed; the same seed writes byte-identical files.
+    pet_shift_mm : mapping of subject id to (dz, dy, dx), optional
+        Simulated patient motion between CT and PET: these subjects' static and dynamic
+        PET are rendered displaced by (dz, dy, dx) mm (RAS+), their headers unchanged;
+        recorded in the truth (``HedySubjectTruth.pet_shift_mm``).
 
     Returns
     -------
@@ -515,6 +525,7 @@ def write_hedypet_cohort(
     static = Path(static_root)
     dynamic = static if dynamic_root is None else Path(dynamic_root)
     specs = [draw_hedy_subject(i, seed=seed, size=size) for i in range(subjects)]
+    specs = with_motion(specs, pet_shift_mm)
     participants = [(s.subject, s.age, s.sex, s.weight_kg, s.height_m) for s in specs]
     write_dataset_files(static, participants, "static")
     if dynamic != static:

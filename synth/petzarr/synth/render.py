@@ -28,6 +28,7 @@ __all__ = [
     "CT_NOISE_HU",
     "PET_NOISE",
     "Luts",
+    "displaced",
     "make_luts",
     "pet_slabs",
     "rasterise",
@@ -201,6 +202,15 @@ def rasterise_all(phantom: Phantom, grid: Grid, slab: int) -> np.ndarray:
     return owner
 
 
+def displaced(grid: Grid, shift_mm: Sequence[float]) -> Grid:
+    """The grid to rasterise on so that the anatomy appears moved by ``shift_mm`` (z, y, x).
+
+    Voxel k then shows what lies at ``origin + k * spacing - shift``; the file keeps ``grid``.
+    """
+    (z, y, x), (dz, dy, dx) = grid.origin, shift_mm
+    return Grid(grid.shape, grid.spacing, (z - dz, y - dy, x - dx))
+
+
 def write_pet(
     path: str | os.PathLike[str],
     phantom: Phantom,
@@ -230,10 +240,7 @@ def write_pet(
     float or None
         The ``scl_slope`` written, or None for float32.
     """
-    # voxel k shows what lies at origin + k * spacing - shift: the anatomy moves by +shift
-    (z, y, x), (dz, dy, dx) = grid.origin, shift_mm
-    moved = Grid(grid.shape, grid.spacing, (z - dz, y - dy, x - dx))
-    owner = rasterise_all(phantom, moved, slab)
+    owner = rasterise_all(phantom, displaced(grid, shift_mm), slab)
     slope = float(np.float32(1.5 * float(luts.activity.max()) / 32767)) if as_int16 else None
     dtype = np.int16 if as_int16 else np.float32
     bank = _kernels.noise_bank(rng, math.prod(grid.shape))

@@ -166,6 +166,9 @@ class HedySubjectTruth:
         Canonical RAS+ ``(z, y, x)`` grids of the CT (and maps), static and dynamic PET.
     anatomy : Anatomy
         The phantom parameters.
+    pet_shift_mm : (dz, dy, dx)
+        Simulated patient motion: both PET series' content is displaced by this (mm, RAS+
+        axes in ``(z, y, x)`` order) from where the CT and its labels put the anatomy.
     """
 
     subject: str
@@ -189,6 +192,7 @@ class HedySubjectTruth:
     pet_grid: Grid
     dynamic_grid: Grid
     anatomy: Anatomy
+    pet_shift_mm: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
     @property
     def input_times(self) -> np.ndarray:

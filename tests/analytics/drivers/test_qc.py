@@ -1,8 +1,9 @@
 """``petzarr qc``: misaligned PET found where the synthetic truth put it, figures that show.
 
 Eight `small` ENHANCE-layout subjects, two with their PET displaced by 12 mm and 20 mm
-(``petzarr synth --shift-pet``), one with its PET in counts; converted and checked with
-the CLI as users run it.
+(``petzarr synth --shift-pet``), one with its PET in counts; and eight `small` hedyPET-layout
+subjects (static datasets; the dynamic series written aside), two displaced the same way.
+Converted and checked with the CLI as users run it.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import pandas as pd
 import pytest
 
 from petzarr.cli import main
-from petzarr.synth import write_enhance_cohort
+from petzarr.synth import write_enhance_cohort, write_hedypet_cohort
 
 SHIFTS = {"0002": (0.0, 12.0, 0.0), "0005": (20.0, 0.0, 0.0)}  # (z, y, x) mm
 COUNTS = "0007"
@@ -33,6 +34,20 @@ def qc(tmp_path_factory: pytest.TempPathFactory):
     assert main(["convert", str(src), str(dest), "--serial", "--no-progress"]) == 0
     assert main(["qc", str(dest), "-o", str(out), "--serial", "--no-progress"]) == 0
     return truth, out, pd.read_parquet(out / "qc.parquet")
+
+
+@pytest.fixture(scope="module")
+def hedy_qc(tmp_path_factory: pytest.TempPathFactory):
+    work = tmp_path_factory.mktemp("hedy-qc")
+    shifts = {f"sub-00{s[-1]}": mm for s, mm in SHIFTS.items()}
+    truth = write_hedypet_cohort(
+        work / "static", dynamic_root=work / "dynamic", subjects=8, size="small", seed=4,
+        pet_shift_mm=shifts,
+    )  # fmt: skip
+    dest, out = work / "cohort", work / "qc"
+    assert main(["convert", str(work / "static"), str(dest), "--serial", "--no-progress"]) == 0
+    assert main(["qc", str(dest), "-o", str(out), "--serial", "--no-progress"]) == 0
+    return truth, shifts, pd.read_parquet(out / "qc.parquet")
 
 
 def test_the_synthetic_truth_records_the_motion(qc):
@@ -55,6 +70,20 @@ def test_exactly_the_displaced_subjects_are_flagged_with_their_displacement(qc):
     assert (still["PET-CT Offset [mm]"] < 3.0).all(), still["PET-CT Offset [mm]"]
     assert (still["Reason"] == "").all()
     assert set(still["Organs"].iloc[0].split(", ")) >= {"bladder", "liver", "kidney_left"}
+
+
+def test_hedypet_layout_displaced_subjects_are_flagged_with_their_displacement(hedy_qc):
+    truth, shifts, table = hedy_qc
+    assert {s.subject: s.pet_shift_mm for s in truth.subjects if any(s.pet_shift_mm)} == shifts
+    rows = table.set_index("Subject")
+    assert sorted(rows.index[rows["Flagged"]]) == sorted(shifts)
+    for subject, shift in shifts.items():
+        got = rows.loc[subject, ["Offset z [mm]", "Offset y [mm]", "Offset x [mm]"]]
+        np.testing.assert_allclose(got.to_numpy(float), shift, atol=3.0, err_msg=subject)
+    still = rows.drop([*shifts])
+    # nearest-neighbour labels on the PET grid sit up to half a CT slice (2.5 mm) off
+    assert (still["PET-CT Offset [mm]"] < 3.0).all(), still["PET-CT Offset [mm]"]
+    assert set(still["Organs"].iloc[0].split(", ")) >= {"brain", "heart", "liver", "kidney_left"}
 
 
 def test_counts_get_a_reason_not_a_guess(qc):

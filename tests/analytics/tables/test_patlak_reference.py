@@ -431,3 +431,19 @@ def test_mismatched_slopes_imply_a_different_input_function(reference: Reference
     # VOI. (In 322 of the 329 the late-frame shape P[-1] / P[-2] differs too.)
     assert deviation[~matched].min() > 1e-4
     assert 1e-2 < deviation[~matched].median() < 1e-1
+
+
+def test_the_notebooks_published_ki_summary_is_the_published_table():
+    """``notebooks/data/hedypet-published-ki.csv`` is what its README says it is."""
+    if not REFERENCE.is_dir():
+        pytest.skip(f"hedyPET reference figures not found at {REFERENCE}")
+    t = pd.read_csv(REFERENCE / "region_patlak_80.csv.gz")
+    t = t[(t["Erosion Iterations"] == 0) & (t["aorta_voi"] == "descending lower")
+          & (t["voi_volume"] == "1mL, 3px width") & (t["Regression Frames"] == 7)]  # fmt: skip
+    q = t.groupby("region")["slope"].quantile([0.25, 0.5, 0.75]).unstack()
+    path = Path(__file__).resolve().parents[3] / "notebooks" / "data" / "hedypet-published-ki.csv"
+    ours = pd.read_csv(path).set_index("Region")
+    assert list(ours.index) == list(q.index)
+    np.testing.assert_allclose(ours["Ki Median [mL/cm3/min]"], q[0.5], atol=1e-6)
+    np.testing.assert_allclose(ours["Ki Q1 [mL/cm3/min]"], q[0.25], atol=1e-6)
+    np.testing.assert_allclose(ours["Ki Q3 [mL/cm3/min]"], q[0.75], atol=1e-6)

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from petzarr.analytics.figures.views import coronal_mip, extent, sagittal_mip
 from petzarr.cohort import layout
 from petzarr.cohort.subject import SubjectStore
 
@@ -36,7 +37,6 @@ def qc_figure(
     import matplotlib.pyplot as plt
 
     grid = subject.group(layout.PET_GROUP).grid
-    z, y, x = (grid.coords()[a] for a in ("z", "y", "x"))
     suv = np.isfinite(per_suv) and per_suv > 0
     shown = np.nan_to_num(pet / per_suv if suv else pet, nan=0.0, posinf=0.0, neginf=0.0)
     label = "SUV" if suv else units
@@ -44,18 +44,8 @@ def qc_figure(
 
     fig, axes = plt.subplots(1, 3, figsize=(13, 6.2), width_ratios=[1, 1, 1.25])
     coronal, sagittal, axial = axes
-    image = coronal.imshow(
-        shown.max(axis=1), extent=_extent(x, z), origin="lower", cmap="gray_r", vmin=0, vmax=top,
-        aspect="equal",
-    )  # fmt: skip
-    coronal.invert_xaxis()  # the patient's right on the image's left
-    coronal.set(title="PET coronal MIP", xlabel="x [mm]  (R | L)", ylabel="z [mm] (superior up)")
-    sagittal.imshow(
-        shown.max(axis=2), extent=_extent(y, z), origin="lower", cmap="gray_r", vmin=0, vmax=top,
-        aspect="equal",
-    )  # fmt: skip
-    sagittal.invert_xaxis()  # anterior on the left
-    sagittal.set(title="PET sagittal MIP", xlabel="y [mm]  (A | P)", ylabel="z [mm]")
+    image = coronal_mip(coronal, shown, grid, vmax=top, title="PET coronal MIP")
+    sagittal_mip(sagittal, shown, grid, vmax=top, title="PET sagittal MIP")
     fig.colorbar(image, ax=[coronal, sagittal], label=label, shrink=0.8, location="bottom")
     _fused_slice(axial, subject, shown, grid, top, label, focus_z_mm)
 
@@ -67,12 +57,6 @@ def qc_figure(
     fig.savefig(out, format="png", dpi=80)
     plt.close(fig)
     return out.getvalue()
-
-
-def _extent(h: np.ndarray, v: np.ndarray) -> tuple[float, float, float, float]:
-    """imshow extent of voxel centres ``h`` (columns) and ``v`` (rows), edges included."""
-    dh, dv = (float(a[1] - a[0]) if len(a) > 1 else 1.0 for a in (h, v))
-    return (h[0] - dh / 2, h[-1] + dh / 2, v[0] - dv / 2, v[-1] + dv / 2)
 
 
 def _fused_slice(ax: Any, subject: SubjectStore, pet: np.ndarray, grid: Any, top: float,
@@ -87,12 +71,12 @@ def _fused_slice(ax: Any, subject: SubjectStore, pet: np.ndarray, grid: Any, top
     seg_name = next((n for n in ("organs", "total") if n in names), names[0] if names else None)
     seg = np.asarray(ct_group.label_map(seg_name)[k]) if seg_name else None  # one slice
     ct = np.asarray(ct_group.image[k], np.float32)
-    ax.imshow(ct, extent=_extent(cx, cy), origin="lower", cmap="gray", vmin=-160, vmax=240)
+    ax.imshow(ct, extent=extent(cx, cy), origin="lower", cmap="gray", vmin=-160, vmax=240)
     pz = int(np.argmin(np.abs(grid.coords()["z"] - cz[k])))
     py, px = grid.coords()["y"], grid.coords()["x"]
     hot = np.ma.masked_less(pet[pz], 0.05 * top)
     fused = ax.imshow(
-        hot, extent=_extent(px, py), origin="lower", cmap="hot", vmin=0, vmax=top, alpha=0.55
+        hot, extent=extent(px, py), origin="lower", cmap="hot", vmin=0, vmax=top, alpha=0.55
     )
     if seg is not None:
         for value in np.unique(seg[seg > 0])[:12]:

@@ -32,7 +32,7 @@ from petzarr.cohort import layout
 from petzarr.cohort.errors import InvalidInputError, PetZarrError
 from petzarr.cohort.subject import ImageGroup, SubjectStore, open_subject, read_config
 
-__all__ = ["AORTA", "dynamic_input_functions", "subject_input_functions"]
+__all__ = ["AORTA", "dynamic_input_functions", "subject_input_functions", "voi_maps"]
 
 #: TotalSegmentator's class name of the aorta.
 AORTA: Final = "aorta"
@@ -116,7 +116,13 @@ def dynamic_input_functions(
 ) -> pd.DataFrame:
     """:func:`subject_input_functions` of an open ``pet_dynamic`` group."""
     try:
-        maps, box = _voi_maps(dyn, vois, aorta_group, aorta_label, early_before_s)
+        maps, box = voi_maps(
+            dyn,
+            vois=vois,
+            aorta_group=aorta_group,
+            aorta_label=aorta_label,
+            early_before_s=early_before_s,
+        )
         return _voi_tacs(dyn, maps, box)
     except PetZarrError as exc:
         if f"subject {dyn.subject}" in str(exc):
@@ -124,14 +130,20 @@ def dynamic_input_functions(
         raise type(exc)(f"subject {dyn.subject}: {exc}") from exc
 
 
-def _voi_maps(
+def voi_maps(
     dyn: ImageGroup,
-    vois: Sequence[tuple[float | None, int]],
-    aorta_group: str,
-    aorta_label: str,
-    early_before_s: float,
+    *,
+    vois: Sequence[tuple[float | None, int]] = HEDYPET_VOIS,
+    aorta_group: str = "total",
+    aorta_label: str = AORTA,
+    early_before_s: float = EARLY_FRAMES_BEFORE_S,
 ) -> tuple[dict[str, np.ndarray], tuple[slice, ...]]:
-    """The VOI maps (full grid, uint8) and the bounding box of all their voxels."""
+    """The input-function VOI maps of an open ``pet_dynamic`` group, to draw or to reuse.
+
+    Returns ``{task: uint8 map on the dynamic grid}`` (label ``k`` = aorta segment ``k``, as
+    :func:`~petzarr.analytics.kernels.input_function.input_function_vois`) and the bounding
+    box of all their voxels.
+    """
     seg = dyn.label_map(aorta_group)
     ids = [i for i, name in dyn.label_names(aorta_group).items() if name == aorta_label]
     if len(ids) != 1:
